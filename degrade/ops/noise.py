@@ -1,0 +1,162 @@
+"""Noise ops: additive Gaussian (colour / gray / channel-correlated), speckle, Poisson.
+
+Sigma is in 0-255 units, as in the published configs. The noise field itself is drawn at
+apply time from a seed stored in the params, so apply stays a pure function of
+(image, params) and a record replays bit-identically.
+"""
+
+import numpy as np
+
+from lightsr.degrade.distributions import check_number, check_probability
+from lightsr.degrade.ops.base import Op, check_bool, check_choice, dist, new_seed, register_op
+from lightsr.errors import ConfigError
+
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601, as cv2 and BSRGAN
+
+
+def finish(out, params):
+    """The clip / round-to-8-bit options every noise op shares (Real-ESRGAN's clip and rounds)."""
+    if params.get("round"):
+        out = np.rint(out * 255.0) / 255.0
+    if params.get("clip"):
+        np.clip(out, 0.0, 1.0, out=out)
+    return out.astype(np.float32, copy=False)
+
+
+def _random_orthonormal(rng):
+    """An orthonormal 3x3 basis of a uniform random matrix (scipy.linalg.orth, as BSRGAN)."""
+    u, _, _ = np.linalg.svd(rng.random((3, 3)))
+    return u
+
+
+def _covariance_factor(cov):
+    """A with A A^T = cov, for a symmetric matrix; negative eigenvalues are clipped to 0.
+
+    BSRGAN takes the element-wise absolute value of a covariance matrix, which is not
+    always positive semi-definite; numpy's multivariate_normal would warn and use an SVD,
+    here the nearest PSD matrix is used instead.
+    """
+    vals, vecs = np.linalg.eigh(np.asarray(cov, dtype=np.float64))
+    return (vecs * np.sqrt(np.clip(vals, 0.0, None))).astype(np.float32)
+
+
+class _GaussianBase(Op):
+    multiplicative = False
+
+    def __init__(self, *, sigma, gray_prob=0.0, correlated_prob=0.0, correlated_level=25, clip=True, round=False):
+        self.sigma = dist(sigma, "sigma", low=0)
+        self.gray_prob = check_probability(gray_prob, "gray_prob")
+        self.correlated_prob = check_probability(correlated_prob, "correlated_prob")
+        if self.gray_prob + self.correlated_prob > 1.0 + 1e-12:
+            raise ConfigError("correlated_prob", "gray_prob + correlated_prob must not exceed 1")
+        self.correlated_level = float(check_number(correlated_level, "correlated_level", low=0))
+        self.clip, self.round = check_bool(clip, "clip"), check_bool(round, "round")
+
+    def sample(self, rng, shape, ctx):
+        sigma = float(self.sigma.sample(rng))
+        u = rng.uniform()
+        params = {"sigma": sigma, "mode": "color"}
+        if u < self.gray_prob:
+            params["mode"] = "gray"
+        elif u < self.gray_prob + self.correlated_prob:
+            # BSRGAN: cov = |L^2 U^T D U|, L = correlated_level / 255, D = diag(U(0, 1)^3)
+            d = np.diag(rng.random(3))
+            u3 = _random_orthonormal(rng)
+            level = self.correlated_level / 255.0
+            params["mode"] = "correlated"
+            params["cov"] = np.abs(level**2 * (u3.T @ d @ u3)).tolist()
+        params.update(seed=new_seed(rng), clip=self.clip, round=self.round)
+        return params
+
+    @staticmethod
+    def noise(shape, params):
+        rng = np.random.default_rng(params["seed"])
+        h, w = shape[:2]
+        if params["mode"] == "gray":
+            return rng.standard_normal((h, w, 1), dtype=np.float32) * np.float32(params["sigma"] / 255.0)
+        if params["mode"] == "correlated":
+            z = rng.standard_normal((h * w, 3), dtype=np.float32)
+            return (z @ _covariance_factor(params["cov"]).T).reshape(h, w, 3)
+        return rng.standard_normal((h, w, shape[2]), dtype=np.float32) * np.float32(params["sigma"] / 255.0)
+
+    @staticmethod
+    def describe(params):
+        level = "cov" if params["mode"] == "correlated" else f"sigma={params['sigma']:.3g}"
+        return f"{params['mode']} {level}"
+
+
+@register_op
+class GaussianNoise(_GaussianBase):
+    """Additive Gaussian noise: colour, gray (one field for all channels, with ``gray_prob``)
+    or channel-correlated (BSRGAN, with ``correlated_prob``)."""
+
+    name = "gaussian_noise"
+
+    @staticmethod
+    def apply(img, params):
+        return finish(img + _GaussianBase.noise(img.shape, params), params)
+
+
+@register_op
+class SpeckleNoise(_GaussianBase):
+    """Multiplicative Gaussian noise, x + x * n (BSRGAN+'s speckle noise); x is clipped first."""
+
+    name = "speckle_noise"
+
+    @staticmethod
+    def apply(img, params):
+        x = np.clip(img, 0.0, 1.0)
+        return finish(x + x * _GaussianBase.noise(img.shape, params), params)
+
+
+def _levels(u8):
+    """2 ** ceil(log2(number of distinct 8-bit values)), Real-ESRGAN's photon-count scale."""
+    n = int(np.count_nonzero(np.bincount(u8.ravel(), minlength=256)))
+    return float(2 ** np.ceil(np.log2(max(n, 1))))
+
+
+@register_op
+class PoissonNoise(Op):
+    """Shot noise: poisson(x * vals) / vals - x, times ``scale``, on the image rounded to 8 bits.
+
+    ``vals: auto`` counts the image's distinct levels (Real-ESRGAN); a distribution such
+    as {log10_uniform: [2, 4]} draws it (BSRGAN). With ``gray_prob`` the noise is computed
+    on the luma and added to every channel. ``add_to: rounded`` adds it to the rounded
+    image (BSRGAN) rather than to the input (Real-ESRGAN).
+    """
+
+    name = "poisson_noise"
+
+    def __init__(self, *, scale=1.0, vals="auto", gray_prob=0.0, add_to="input", clip=True, round=False):
+        self.scale = dist(scale, "scale", low=0)
+        self.vals = "auto" if vals == "auto" else dist(vals, "vals", low=1e-6)
+        self.gray_prob = check_probability(gray_prob, "gray_prob")
+        self.add_to = check_choice(add_to, "add_to", ("input", "rounded"))
+        self.clip, self.round = check_bool(clip, "clip"), check_bool(round, "round")
+
+    def sample(self, rng, shape, ctx):
+        params = {"scale": float(self.scale.sample(rng))}
+        params["vals"] = "auto" if self.vals == "auto" else float(self.vals.sample(rng))
+        params["gray"] = bool(rng.uniform() < self.gray_prob)
+        params.update(add_to=self.add_to, seed=new_seed(rng), clip=self.clip, round=self.round)
+        return params
+
+    @staticmethod
+    def apply(img, params):
+        rng = np.random.default_rng(params["seed"])
+        u8 = np.rint(np.clip(img, 0.0, 1.0) * 255.0).astype(np.uint8)
+        rounded = u8.astype(np.float32) / np.float32(255.0)
+        if params["gray"]:
+            base_u8 = np.rint(rounded @ LUMA * 255.0).clip(0, 255).astype(np.uint8)[:, :, None]
+            base = base_u8.astype(np.float32) / np.float32(255.0)
+        else:
+            base_u8, base = u8, rounded
+        vals = _levels(base_u8) if params["vals"] == "auto" else params["vals"]
+        noise = (rng.poisson(base * vals) / vals - base).astype(np.float32) * np.float32(params["scale"])
+        target = img if params["add_to"] == "input" else rounded
+        return finish(target + noise, params)
+
+    @staticmethod
+    def describe(params):
+        vals = params["vals"] if params["vals"] == "auto" else f"{params['vals']:.3g}"
+        return f"{'gray' if params['gray'] else 'color'} scale={params['scale']:.3g} vals={vals}"
