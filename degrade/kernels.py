@@ -87,17 +87,22 @@ def sinc(size, omega_c):
 def motion(size, length, angle):
     """Linear motion blur: a segment of ``length`` pixels through the centre at ``angle``.
 
-    ``angle`` is in radians, counter-clockwise from the x axis as seen on screen. Each
-    pixel's weight is 1 - its distance to the segment (clipped at 0), which anti-aliases
-    the line; length 0 gives the identity kernel.
+    ``angle`` is in radians, counter-clockwise from the x axis as seen on screen. A pixel's
+    weight is the length of the segment within the pixel's extent along the line, times
+    1 - its distance across the line (anti-aliasing); length 0 gives the identity kernel.
     """
     _check_size(size)
-    xx, yy = _grid(size)
     half = min(float(length), size - 1) / 2.0
+    if half <= 0:
+        k = np.zeros((size, size))
+        k[size // 2, size // 2] = 1.0
+        return k
+    xx, yy = _grid(size)
     ux, uy = math.cos(angle), -math.sin(angle)  # rows grow downwards
-    t = np.clip(xx * ux + yy * uy, -half, half)
-    dist = np.hypot(xx - t * ux, yy - t * uy)
-    return _normalise(np.clip(1.0 - dist, 0.0, None))
+    t = xx * ux + yy * uy
+    across = np.abs(-xx * uy + yy * ux)
+    along = np.clip(np.minimum(t + 0.5, half) - np.maximum(t - 0.5, -half), 0.0, 1.0)
+    return _normalise(along * np.clip(1.0 - across, 0.0, None))
 
 
 @functools.lru_cache(maxsize=8)

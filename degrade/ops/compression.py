@@ -14,16 +14,16 @@ _JPEG_SAMPLING = {
 
 
 def _to_bgr8(img):
-    """Round to 8 bits (values clipped to [0, 1]) and reorder for OpenCV."""
-    return np.ascontiguousarray(np.rint(np.clip(img, 0.0, 1.0) * 255.0).astype(np.uint8)[:, :, ::-1])
+    """Round to 8 bits (values clipped to [0, 1], ties to even as np.rint) in OpenCV's channel order."""
+    return cv2.cvtColor(cv2.convertScaleAbs(np.clip(img, 0.0, 1.0), alpha=255.0), cv2.COLOR_RGB2BGR)
 
 
 def _codec_roundtrip(op, img, ext, flags):
     ok, buf = cv2.imencode(ext, _to_bgr8(img), flags)
     if not ok:
         raise OpError(op, f"OpenCV could not encode {ext}")
-    out = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    return np.ascontiguousarray(out[:, :, ::-1], dtype=np.float32) * np.float32(1.0 / 255.0)
+    out = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return out.astype(np.float32) / np.float32(255.0)
 
 
 @register_op

@@ -5,7 +5,10 @@ apply time from a seed stored in the params, so apply stays a pure function of
 (image, params) and a record replays bit-identically.
 """
 
+import functools
+
 import numpy as np
+from scipy import stats
 
 from lightsr.degrade.distributions import check_number, check_probability
 from lightsr.degrade.ops.base import Op, check_bool, check_choice, dist, new_seed, register_op
@@ -109,6 +112,39 @@ class SpeckleNoise(_GaussianBase):
         return finish(x + x * _GaussianBase.noise(img.shape, params), params)
 
 
+@functools.lru_cache(maxsize=12)
+def _poisson_tables(vals, buckets=1024):
+    """Inverse-CDF tables of Poisson(l / 255 * vals) for the 256 8-bit levels l.
+
+    Returns the flattened CDFs (one row per level), a guide table (for each level and each
+    of ``buckets`` equal slices of [0, 1), the first count whose CDF exceeds the slice's
+    start) flattened to indices into the CDFs, and the row width. The tail beyond
+    lambda + 12 sqrt(lambda) + 12 (probability < 1e-30) is cut.
+    """
+    lam = np.arange(256) / 255.0 * vals
+    width = int(np.ceil(lam[-1] + 12 * np.sqrt(lam[-1]) + 12)) + 1
+    cdf = stats.poisson.cdf(np.arange(width)[None, :], lam[:, None])
+    cdf[:, -1] = 1.0
+    starts = np.arange(buckets) / buckets
+    guide = np.stack([np.searchsorted(row, starts, side="right") for row in cdf]).astype(np.int64)
+    guide += (np.arange(256) * width)[:, None]
+    return cdf.ravel(), guide.ravel(), width, buckets
+
+
+def poisson_8bit(rng, u8, vals):
+    """Poisson(u8 / 255 * vals) counts by inverse-CDF lookup: the exact distribution, about twice
+    as fast as numpy's per-element sampler because the 256 possible rates share cached tables."""
+    cdf, guide, width, buckets = _poisson_tables(float(vals))
+    level = u8.ravel().astype(np.int64)
+    u = rng.random(level.size)
+    idx = guide[level * buckets + (u * buckets).astype(np.int64)]
+    active = np.flatnonzero(cdf[idx] <= u)
+    while active.size:  # walk up to the first count whose CDF exceeds u (rarely more than a step)
+        idx[active] += 1
+        active = active[cdf[idx[active]] <= u[active]]
+    return (idx - level * width).reshape(u8.shape)
+
+
 def _levels(u8):
     """2 ** ceil(log2(number of distinct 8-bit values)), Real-ESRGAN's photon-count scale."""
     n = int(np.count_nonzero(np.bincount(u8.ravel(), minlength=256)))
@@ -151,8 +187,13 @@ class PoissonNoise(Op):
             base = base_u8.astype(np.float32) / np.float32(255.0)
         else:
             base_u8, base = u8, rounded
-        vals = _levels(base_u8) if params["vals"] == "auto" else params["vals"]
-        noise = (rng.poisson(base * vals) / vals - base).astype(np.float32) * np.float32(params["scale"])
+        if params["vals"] == "auto":  # a power of two up to 256: few distinct tables, cached
+            vals = _levels(base_u8)
+            counts = poisson_8bit(rng, base_u8, vals).astype(np.float32)
+        else:
+            vals = params["vals"]
+            counts = rng.poisson(base.astype(np.float64) * vals).astype(np.float32)
+        noise = (counts * np.float32(1.0 / vals) - base) * np.float32(params["scale"])
         target = img if params["add_to"] == "input" else rounded
         return finish(target + noise, params)
 

@@ -14,9 +14,11 @@ def unsharp_mask(img, weight, radius, threshold):
     out = mask * sharp + (1 - mask) * x. ``radius`` is the Gaussian window (made odd).
     """
     k = int(radius) + (1 - int(radius) % 2)
-    blurred = cv2.GaussianBlur(img, (k, k), 0)
-    residual = img - blurred.reshape(img.shape)
-    mask = (np.abs(residual) * np.float32(255.0) > threshold).astype(np.float32)
+    blurred = cv2.GaussianBlur(img, (k, k), 0).reshape(img.shape)
+    residual = img - blurred
+    level = cv2.absdiff(img, blurred)
+    level *= np.float32(255.0)
+    mask = cv2.threshold(level, threshold, 1.0, cv2.THRESH_BINARY)[1]  # |residual| * 255 > threshold
     soft = cv2.GaussianBlur(mask, (k, k), 0).reshape(img.shape)
     sharp = np.clip(img + np.float32(weight) * residual, 0.0, 1.0)
     # soft * sharp + (1 - soft) * img, with one temporary less

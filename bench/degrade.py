@@ -1,0 +1,296 @@
+"""Degradation throughput: lightsr against the pipelines people use today, in one run.
+
+    python bench/degrade.py [--seconds 8] [--batch 16]
+
+1. Real-ESRGAN degradations, 256x256 HR -> 64x64 LR, x4, no file I/O, on all cores:
+   lightsr's `realesrgan` preset with one worker process per core, against the same pipeline
+   assembled from basicsr's primitives as Real-ESRGAN's model uses them (kernels from
+   basicsr.data.degradations, USMSharp, filter2D, F.interpolate, the torch noise functions,
+   DiffJPEG), with torch using all cores.
+2. Per core: lightsr's `bsrgan` / `bsrgan_plus` presets against BSRGAN's own numpy code
+   (PyPI package `bsrgan==0.1.5`, the BSRGAN repository packaged; install it to compare:
+   `pip install --no-deps bsrgan==0.1.5`). Its shift_pixel calls scipy's interp2d, which
+   current SciPy removed; it is replaced by an equivalent bilinear shift (on a 25x25 kernel,
+   a negligible share of the time), and its scipy.finfo by numpy's.
+3. lightsr `bicubic` against basicsr's MATLAB imresize, per core.
+4. Where the time of the `realesrgan` preset goes, op by op.
+"""
+
+import argparse
+import collections
+import math
+import multiprocessing as mp
+import os
+import platform
+import random
+import sys
+import time
+
+import numpy as np
+
+HR, SCALE = 256, 4
+
+
+def patches(n=32, seed=0):
+    """Random 256x256 crops of the embedded photos (float32 RGB in [0, 1])."""
+    from lightsr.images import read_image
+    from lightsr.sample_data import skimage_photos
+
+    rng = np.random.default_rng(seed)
+    photos = [read_image(p)[0] for p in skimage_photos()]
+    out = []
+    for i in range(n):
+        img = photos[i % len(photos)]
+        y, x = rng.integers(0, img.shape[0] - HR + 1), rng.integers(0, img.shape[1] - HR + 1)
+        out.append(np.ascontiguousarray(img[y:y + HR, x:x + HR]))
+    return out
+
+
+def timed(step, seconds, warmup=3):
+    """Run ``step(i)`` (returns pairs made) repeatedly for ``seconds``; pairs per second."""
+    for i in range(warmup):
+        step(i)
+    n, i, start = 0, warmup, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        n += step(i)
+        i += 1
+    return n / (time.perf_counter() - start)
+
+
+# ---------------------------------------------------------------- lightsr
+
+
+def _lightsr_worker(args):
+    name, seconds, seed = args
+    import cv2
+
+    cv2.setNumThreads(1)
+    from lightsr.degrade import load_pipeline
+
+    pipe, hrs = load_pipeline(name, scale=SCALE), patches(seed=seed)
+    return timed(lambda i: (pipe(hrs[i % len(hrs)], seed=seed, index=i), 1)[1], seconds)
+
+
+def lightsr_rate(name, seconds, processes):
+    if processes == 1:
+        return _lightsr_worker((name, seconds, 0))
+    with mp.get_context("spawn").Pool(processes) as pool:
+        return sum(pool.map(_lightsr_worker, [(name, seconds, s) for s in range(processes)]))
+
+
+# ---------------------------------------------------------------- basicsr (Real-ESRGAN's way)
+
+
+class BasicsrRealESRGAN:
+    """Real-ESRGAN's training-time degradation built from basicsr's own functions (x4plus options)."""
+
+    def __init__(self, batch):
+        from lightsr.compat import prepare_basicsr
+
+        prepare_basicsr()
+        import torch
+        from basicsr.data import degradations as deg
+        from basicsr.utils import DiffJPEG, USMSharp
+        from basicsr.utils.img_process_util import filter2D
+
+        self.torch, self.deg, self.filter2D = torch, deg, filter2D
+        self.jpeger, self.usm = DiffJPEG(differentiable=False), USMSharp()
+        self.batch = batch
+        self.kernel_range = [2 * v + 1 for v in range(3, 11)]
+        self.kernels = ["iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso"]
+        self.kernel_prob = [0.45, 0.25, 0.12, 0.03, 0.12, 0.03]
+
+    def _kernel(self, sigma, sinc_prob):
+        deg, size = self.deg, random.choice(self.kernel_range)
+        if np.random.uniform() < sinc_prob:
+            omega = np.random.uniform(np.pi / 3, np.pi) if size < 13 else np.random.uniform(np.pi / 5, np.pi)
+            k = deg.circular_lowpass_kernel(omega, size, pad_to=False)
+        else:
+            k = deg.random_mixed_kernels(self.kernels, self.kernel_prob, size, sigma, sigma, [-math.pi, math.pi],
+                                         [0.5, 4], [1, 2], noise_range=None)
+        pad = (21 - size) // 2
+        return np.pad(k, ((pad, pad), (pad, pad)))
+
+    def _final_sinc(self):
+        if np.random.uniform() < 0.8:
+            omega, size = np.random.uniform(np.pi / 3, np.pi), random.choice(self.kernel_range)
+            return self.deg.circular_lowpass_kernel(omega, size, pad_to=21)
+        k = np.zeros((21, 21))
+        k[10, 10] = 1
+        return k
+
+    def _resize(self, out, prob, rng_range, size=None):
+        F = self.torch.nn.functional
+        kind = random.choices(["up", "down", "keep"], prob)[0]
+        scale = {"up": lambda: np.random.uniform(1, rng_range[1]), "down": lambda: np.random.uniform(rng_range[0], 1),
+                 "keep": lambda: 1}[kind]()
+        mode = random.choice(["area", "bilinear", "bicubic"])
+        if size is None:
+            return F.interpolate(out, scale_factor=scale, mode=mode)
+        return F.interpolate(out, size=(int(size[0] * scale), int(size[1] * scale)), mode=mode)
+
+    def _noise(self, out, sigma, poisson):
+        deg = self.deg
+        if np.random.uniform() < 0.5:
+            return deg.random_add_gaussian_noise_pt(out, sigma_range=sigma, clip=True, rounds=False, gray_prob=0.4)
+        return deg.random_add_poisson_noise_pt(out, scale_range=poisson, gray_prob=0.4, clip=True, rounds=False)
+
+    def __call__(self, hrs):
+        torch, F, f2d = self.torch, self.torch.nn.functional, self.filter2D
+        with torch.no_grad():
+            k1 = torch.FloatTensor(np.stack([self._kernel([0.2, 3], 0.1) for _ in hrs]))
+            k2 = torch.FloatTensor(np.stack([self._kernel([0.2, 1.5], 0.1) for _ in hrs]))
+            sinc = torch.FloatTensor(np.stack([self._final_sinc() for _ in hrs]))
+            gt = torch.from_numpy(np.stack(hrs).transpose(0, 3, 1, 2)).contiguous()
+            h, w = gt.shape[2:]
+            out = f2d(self.usm(gt).contiguous(), k1)
+            out = self._resize(out, [0.2, 0.7, 0.1], [0.15, 1.5])
+            out = self._noise(out.contiguous(), [1, 30], [0.05, 3])
+            out = self.jpeger(torch.clamp(out, 0, 1), quality=out.new_zeros(out.size(0)).uniform_(30, 95))
+            if np.random.uniform() < 0.8:
+                out = f2d(out.contiguous(), k2)
+            out = self._resize(out, [0.3, 0.4, 0.3], [0.3, 1.2], size=(h / SCALE, w / SCALE))
+            out = self._noise(out.contiguous(), [1, 25], [0.05, 2.5])
+            target = (h // SCALE, w // SCALE)
+            if np.random.uniform() < 0.5:
+                out = F.interpolate(out, size=target, mode=random.choice(["area", "bilinear", "bicubic"]))
+                out = f2d(out.contiguous(), sinc)
+                out = self.jpeger(torch.clamp(out, 0, 1), quality=out.new_zeros(out.size(0)).uniform_(30, 95))
+            else:
+                out = self.jpeger(torch.clamp(out, 0, 1), quality=out.new_zeros(out.size(0)).uniform_(30, 95))
+                out = F.interpolate(out, size=target, mode=random.choice(["area", "bilinear", "bicubic"]))
+                out = f2d(out.contiguous(), sinc)
+            lq = torch.clamp((out * 255.0).round(), 0, 255) / 255.0
+        assert lq.shape[2:] == target
+        return len(hrs)
+
+
+def basicsr_rate(seconds, batch, threads):
+    import torch
+
+    torch.set_num_threads(threads)
+    pipe, hrs = BasicsrRealESRGAN(batch), patches()
+    return timed(lambda i: pipe([hrs[(i * batch + j) % len(hrs)] for j in range(batch)]), seconds, warmup=1)
+
+
+def matlab_rate(seconds):
+    from lightsr.compat import prepare_basicsr
+
+    prepare_basicsr()
+    import torch
+    from basicsr.utils.matlab_functions import imresize
+
+    torch.set_num_threads(1)
+    hrs = patches()
+    return timed(lambda i: (imresize(hrs[i % len(hrs)], 1 / SCALE), 1)[1], seconds)
+
+
+# ---------------------------------------------------------------- BSRGAN's own code
+
+
+def bsrgan_module():
+    try:
+        from bsrgan.utils import utils_blindsr
+    except ImportError:
+        return None
+    from lightsr.degrade.kernels import shift
+
+    def shift_pixel(x, sf, upper_left=True):  # scipy.interpolate.interp2d is gone from SciPy
+        d = (sf - 1) * 0.5 * (1 if upper_left else -1)
+        return shift(x, d, d) * x.sum()
+
+    utils_blindsr.shift_pixel = shift_pixel
+    import scipy
+
+    if not hasattr(scipy, "finfo"):  # BSRGAN calls scipy.finfo, which SciPy dropped for numpy's
+        scipy.finfo = np.finfo
+    return utils_blindsr
+
+
+def bsrgan_rate(fn_name, seconds):
+    import cv2
+
+    cv2.setNumThreads(1)
+    mod = bsrgan_module()
+    fn = getattr(mod, fn_name)
+    hrs = patches()
+    return timed(lambda i: (fn(hrs[i % len(hrs)].copy(), sf=SCALE, lq_patchsize=HR // SCALE), 1)[1], seconds)
+
+
+def _in_subprocess(fn, *args):
+    """Run a measurement alone in a fresh process (one core, no thread pools from others)."""
+    with mp.get_context("spawn").Pool(1) as pool:
+        return pool.apply(fn, args)
+
+
+# ---------------------------------------------------------------- where the time goes
+
+
+def op_costs(n=300):
+    import cv2
+
+    cv2.setNumThreads(1)
+    from lightsr.degrade import load_pipeline
+    from lightsr.degrade.pipeline import apply_step
+
+    pipe, hrs = load_pipeline("realesrgan"), patches()
+    cost, count, sample_time = collections.defaultdict(float), collections.Counter(), 0.0
+    for i in range(n):
+        t = time.perf_counter()
+        rec = pipe.sample(hrs[i % len(hrs)].shape, 0, i)
+        sample_time += time.perf_counter() - t
+        img = hrs[i % len(hrs)]
+        for stage in ("gt", "lq"):
+            for step in rec[stage]:
+                t = time.perf_counter()
+                img = apply_step(img, step)
+                key = step["op"] + (f" ({step['params']['family']})" if step["op"] == "blur" else "")
+                cost[key] += time.perf_counter() - t
+                count[key] += 1
+    cost["(sampling the record)"] = sample_time
+    return {k: (v / n * 1000, count[k] / n) for k, v in cost.items()}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=float, default=8.0, help="measuring time per contender")
+    ap.add_argument("--batch", type=int, default=16, help="batch size of the basicsr path")
+    args = ap.parse_args()
+    cores = os.cpu_count() or 1
+    print(f"machine: {platform.processor() or platform.machine()}, {cores} cores, Python {platform.python_version()}")
+    print(f"task: {HR}x{HR} HR -> {HR // SCALE}x{HR // SCALE} LR, x{SCALE}, no file I/O, {args.seconds:.0f} s per contender\n")
+
+    rows = []
+    ours = lightsr_rate("realesrgan", args.seconds, cores)
+    anchor = basicsr_rate(args.seconds, args.batch, cores)
+    rows.append((f"realesrgan, {cores} cores", f"basicsr primitives (batch {args.batch}, {cores} torch threads)", anchor, ours))
+    if bsrgan_module() is not None:
+        for preset, fn in (("bsrgan", "degradation_bsrgan"), ("bsrgan_plus", "degradation_bsrgan_plus")):
+            anchor = _in_subprocess(bsrgan_rate, fn, args.seconds)
+            ours = _in_subprocess(lightsr_rate, preset, args.seconds, 1)
+            rows.append((f"{preset}, 1 core", f"BSRGAN {fn} (numpy)", anchor, ours))
+    else:
+        for preset in ("bsrgan", "bsrgan_plus"):
+            ours = _in_subprocess(lightsr_rate, preset, args.seconds, 1)
+            rows.append((f"{preset}, 1 core", "BSRGAN code not installed (pip install --no-deps bsrgan==0.1.5)", None, ours))
+    anchor = _in_subprocess(matlab_rate, args.seconds)
+    ours = _in_subprocess(lightsr_rate, "bicubic", args.seconds, 1)
+    rows.append(("bicubic, 1 core", "basicsr matlab_functions.imresize", anchor, ours))
+
+    print(f"{'lightsr preset':<22} {'anchor':<58} {'anchor pairs/s':>14} {'lightsr pairs/s':>16} {'ratio':>7}")
+    for what, anchor_name, anchor, ours in rows:
+        a = f"{anchor:14.1f}" if anchor else f"{'-':>14}"
+        r = f"{ours / anchor:6.1f}x" if anchor else f"{'-':>7}"
+        print(f"{what:<22} {anchor_name:<58} {a} {ours:16.1f} {r}")
+
+    print("\nrealesrgan preset, one core: where the time goes")
+    costs = _in_subprocess(op_costs)
+    total = sum(ms for ms, _ in costs.values())
+    for key, (ms, per_pair) in sorted(costs.items(), key=lambda kv: -kv[1][0]):
+        print(f"  {key:<28} {ms:7.3f} ms/pair  {100 * ms / total:5.1f} %  ({per_pair:.2f} calls/pair)")
+    print(f"  {'total':<28} {total:7.3f} ms/pair = {1000 / total:.1f} pairs/s per core")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

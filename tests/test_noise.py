@@ -1,0 +1,120 @@
+"""Noise ops: the measured statistics match the parameters."""
+
+import numpy as np
+import pytest
+
+from lightsr.degrade.config import build_node
+from lightsr.degrade.ops import OPS, SampleContext
+from lightsr.degrade.pipeline import sample_rng
+
+CTX = SampleContext((256, 256, 3), 4)
+FLAT = np.full((256, 256, 3), 0.5, np.float32)
+
+
+def draw(spec, shape=FLAT.shape, index=0):
+    node = build_node(spec)
+    steps = []
+    node.sample(sample_rng(0, index), shape, CTX, steps, "")
+    return steps[0]
+
+
+def apply(step, img):
+    return OPS[step["op"]].apply(img, step["params"])
+
+
+@pytest.mark.parametrize("sigma", [2.0, 10.0, 30.0])
+def test_gaussian_sigma_measured(sigma):
+    step = draw({"op": "gaussian_noise", "sigma": sigma, "clip": False})
+    noise = apply(step, FLAT) - FLAT
+    assert abs(noise.std() * 255 / sigma - 1) < 0.01
+    assert abs(noise.mean()) < 3 * sigma / 255 / np.sqrt(noise.size)
+    # colour noise: channels independent
+    c = np.corrcoef(noise.reshape(-1, 3).T)
+    assert np.abs(c - np.eye(3)).max() < 0.02
+
+
+def test_gray_noise_is_one_field_for_all_channels():
+    step = draw({"op": "gaussian_noise", "sigma": 10, "gray_prob": 1.0, "clip": False})
+    noise = apply(step, FLAT) - FLAT
+    assert step["params"]["mode"] == "gray"
+    assert np.array_equal(noise[..., 0], noise[..., 1]) and np.array_equal(noise[..., 1], noise[..., 2])
+
+
+def test_gray_is_chosen_per_sample_with_its_probability():
+    modes = [draw({"op": "gaussian_noise", "sigma": 5, "gray_prob": 0.4}, index=i)["params"]["mode"] for i in range(2000)]
+    share = modes.count("gray") / len(modes)
+    assert abs(share - 0.4) < 0.035  # 3.2 standard errors
+
+
+def test_correlated_noise_has_the_recorded_covariance():
+    step = draw({"op": "gaussian_noise", "sigma": 10, "correlated_prob": 1.0, "clip": False})
+    assert step["params"]["mode"] == "correlated"
+    noise = (apply(step, FLAT) - FLAT).reshape(-1, 3).astype(np.float64)
+    cov = np.array(step["params"]["cov"])
+    # the nearest PSD matrix to BSRGAN's |L^2 U^T D U| is what is realised
+    vals, vecs = np.linalg.eigh(cov)
+    psd = (vecs * np.clip(vals, 0, None)) @ vecs.T
+    assert np.abs(np.cov(noise.T) - psd).max() < 0.03 * np.abs(psd).max()
+
+
+def test_clip_and_round_options():
+    step = draw({"op": "gaussian_noise", "sigma": 50, "clip": True, "round": True})
+    out = apply(step, FLAT)
+    assert out.min() >= 0 and out.max() <= 1
+    assert np.allclose(out * 255, np.round(out * 255), atol=1e-4)
+
+
+def test_speckle_noise_is_multiplicative():
+    ramp = np.repeat(np.linspace(0.1, 0.9, 256, dtype=np.float32)[None, :, None], 256, 0).repeat(3, 2)
+    step = draw({"op": "speckle_noise", "sigma": 20, "clip": False})
+    noise = apply(step, ramp) - ramp
+    ratio = noise / ramp
+    assert abs(ratio.std() * 255 / 20 - 1) < 0.02
+    assert noise[:, :32].std() < noise[:, -32:].std() / 4
+
+
+def test_poisson_variance_follows_the_signal():
+    # var(poisson(x v) / v) = x / v; Real-ESRGAN's vals: 2^ceil(log2(distinct levels))
+    levels = np.repeat(np.array([0.2, 0.6], np.float32), 128)
+    img = np.repeat(levels[None, :, None], 256, 0).repeat(3, 2)
+    step = draw({"op": "poisson_noise", "scale": 1.0, "vals": "auto", "clip": False})
+    noise = apply(step, img) - img
+    vals = 2.0  # two distinct 8-bit levels -> 2 ** ceil(log2(2))
+    for x, part in ((0.2, noise[:, :128]), (0.6, noise[:, 128:])):
+        x8 = round(x * 255) / 255
+        assert abs(part.var() / (x8 / vals) - 1) < 0.03
+        assert abs(part.mean()) < 4 * np.sqrt(x8 / vals / part.size)
+
+
+def test_poisson_scale_and_explicit_vals():
+    step = draw({"op": "poisson_noise", "scale": 0.5, "vals": 1000, "clip": False})
+    noise = apply(step, FLAT) - FLAT
+    x8 = 128 / 255
+    assert abs(noise.var() / (0.25 * x8 / 1000) - 1) < 0.02
+
+
+def test_poisson_gray_is_shared_by_channels():
+    step = draw({"op": "poisson_noise", "vals": 500, "gray_prob": 1.0, "clip": False})
+    noise = apply(step, FLAT) - FLAT
+    assert np.array_equal(noise[..., 0], noise[..., 2])
+
+
+def test_noise_field_comes_from_the_params_alone():
+    step = draw({"op": "gaussian_noise", "sigma": 7})
+    assert np.array_equal(apply(step, FLAT), apply(step, FLAT))
+
+
+@pytest.mark.parametrize("level", [3, 40, 200, 255])
+def test_table_poisson_sampler_has_the_poisson_distribution(level):
+    from scipy import stats
+
+    from lightsr.degrade.ops.noise import poisson_8bit
+
+    vals = 256.0
+    lam = level / 255 * vals
+    counts = poisson_8bit(np.random.default_rng(level), np.full(200_000, level, np.uint8), vals)
+    k = np.arange(int(lam + 12 * np.sqrt(lam) + 13))
+    observed = np.bincount(counts, minlength=k.size)[: k.size] / counts.size
+    # total variation distance to the Poisson pmf: ~sqrt(support / n) of sampling noise only
+    assert 0.5 * np.abs(observed - stats.poisson.pmf(k, lam)).sum() < 0.02
+    assert abs(counts.mean() - lam) < 4 * np.sqrt(lam / counts.size) + 1e-9
