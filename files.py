@@ -4,6 +4,15 @@ import os
 import tempfile
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp's 0600 would hide datasets from other users
+
+
 def atomic_write_bytes(path, data):
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
     path = os.fspath(path)
@@ -14,6 +23,7 @@ def atomic_write_bytes(path, data):
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+            os.fchmod(f.fileno(), _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         try:

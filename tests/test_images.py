@@ -1,5 +1,7 @@
 """Robust image reading: bit depths, gray, alpha, broken files; atomic writes."""
 
+import os
+
 import cv2
 import numpy as np
 import pytest
@@ -89,3 +91,11 @@ def test_write_roundtrip_8_and_16_bit(tmp_path, photo):
         back, info = read_image(path)
         assert info.bit_depth == depth and np.abs(back - photo).max() <= tol
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_written_files_get_the_usual_permissions(tmp_path, photo):
+    path = tmp_path / "p.png"
+    write_image(str(path), photo)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
