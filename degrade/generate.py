@@ -172,9 +172,8 @@ def _init_worker(config, scale, job):
     _STATE.update(pipeline=build_pipeline(config, scale=scale), job=job)
 
 
-def make_pair(pipeline, job, item):
-    """Read, crop and degrade one work item; write both images; return its record line."""
-    hr, info = read_image(item.source, job.alpha)
+def make_pair(pipeline, job, item, hr, info):
+    """Crop and degrade one work item from its decoded source; write both images; return its record line."""
     s = pipeline.scale
     crop = None
     if job.patch:
@@ -203,13 +202,31 @@ def make_pair(pipeline, job, item):
     }
 
 
-def _work(item):
+def _work(group):
+    """All pending pairs of one source image: the (possibly large) file is decoded once."""
+    pipeline, job = _STATE["pipeline"], _STATE["job"]
     try:
-        return True, item, make_pair(_STATE["pipeline"], _STATE["job"], item)
+        hr, info = read_image(group[0].source, job.alpha)
     except LightSRError as e:
-        return False, item, str(e)
-    except Exception as e:  # keep the job going; report what broke on which file
-        return False, item, f"{item.source}: {type(e).__name__}: {e}"
+        return [(False, item, str(e)) for item in group]
+    out = []
+    for item in group:
+        try:
+            out.append((True, item, make_pair(pipeline, job, item, hr, info)))
+        except LightSRError as e:
+            out.append((False, item, str(e)))
+        except Exception as e:  # keep the job going; report what broke on which file
+            out.append((False, item, f"{item.source}: {type(e).__name__}: {e}"))
+    return out
+
+
+def _by_source(items, most=16):
+    """Work items grouped by source image, at most ``most`` per group (so that one image
+    with many patches still spreads over the workers)."""
+    groups = {}
+    for item in items:
+        groups.setdefault(item.source, []).append(item)
+    return [g[i:i + most] for g in groups.values() for i in range(0, len(g), most)]
 
 
 # ---------------------------------------------------------------- driver
@@ -251,11 +268,11 @@ def run(job, progress=None):
         if job.workers and job.workers > 0 and todo:
             ctx = mp.get_context("spawn")
             with ctx.Pool(job.workers, _init_worker, (config, pipeline.scale, job_for_workers)) as pool:
-                results = pool.imap_unordered(_work, todo, chunksize=1)
+                results = pool.imap_unordered(_work, _by_source(todo), chunksize=1)
                 _collect(results, fd, summary, progress)
         else:
             _STATE.update(pipeline=pipeline, job=job_for_workers)
-            _collect(map(_work, todo), fd, summary, progress)
+            _collect(map(_work, _by_source(todo)), fd, summary, progress)
     finally:
         os.close(fd)
     summary.records_path, summary.records_complete = assemble_records(out, {it.name for it in items})
@@ -263,11 +280,12 @@ def run(job, progress=None):
 
 
 def _collect(results, fd, summary, progress):
-    for ok, item, value in results:
-        if ok:
-            os.write(fd, (json.dumps(value, sort_keys=True) + "\n").encode("utf-8"))
-            summary.written += 1
-        else:
-            summary.failed.setdefault(item.source, value)
+    for group in results:
+        for ok, item, value in group:
+            if ok:
+                os.write(fd, (json.dumps(value, sort_keys=True) + "\n").encode("utf-8"))
+                summary.written += 1
+            else:
+                summary.failed.setdefault(item.source, value)
         if progress:
-            progress(1)
+            progress(len(group))
