@@ -50,6 +50,19 @@ def decode_image(data, path="<bytes>", alpha="drop"):
     """Decode encoded image bytes to (float32 RGB in [0, 1], ImageInfo)."""
     if alpha not in ALPHA_POLICIES:
         raise ValueError(f"alpha policy must be one of {ALPHA_POLICIES}, got {alpha!r}")
+    rgb, a, info = decode_image_with_alpha(data, path)
+    if a is not None:
+        if alpha == "error":
+            raise ImageError(path, "has an alpha channel (choose an alpha policy: drop, white or black)")
+        if alpha == "white":
+            rgb = rgb * a + (1.0 - a)
+        elif alpha == "black":
+            rgb = rgb * a
+    return np.ascontiguousarray(rgb, dtype=np.float32), info
+
+
+def decode_image_with_alpha(data, path="<bytes>"):
+    """Decode to (float32 RGB, alpha as H x W x 1 float32 or None, ImageInfo)."""
     if len(data) == 0:
         raise ImageError(path, "empty file")
     _check_complete(path, data)
@@ -81,14 +94,25 @@ def decode_image(data, path="<bytes>", alpha="drop"):
     else:
         raise ImageError(path, f"unsupported channel count {channels}")
     had_alpha = channels in (2, 4)
-    if had_alpha:
-        if alpha == "error":
-            raise ImageError(path, "has an alpha channel (choose an alpha policy: drop, white or black)")
-        if alpha == "white":
-            rgb = rgb * a + (1.0 - a)
-        elif alpha == "black":
-            rgb = rgb * a
-    return np.ascontiguousarray(rgb, dtype=np.float32), ImageInfo(bit_depth, channels, had_alpha)
+    alpha = np.ascontiguousarray(a, dtype=np.float32) if had_alpha else None
+    return np.ascontiguousarray(rgb, dtype=np.float32), alpha, ImageInfo(bit_depth, channels, had_alpha)
+
+
+def _read_bytes(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise ImageError(path, "no such file") from None
+    except IsADirectoryError:
+        raise ImageError(path, "is a folder, not an image") from None
+    except OSError as e:
+        raise ImageError(path, f"cannot read ({e.strerror})") from None
+
+
+def read_image_with_alpha(path):
+    """(float32 RGB, alpha H x W x 1 or None, ImageInfo): transparency kept apart from the colour."""
+    return decode_image_with_alpha(_read_bytes(path), path)
 
 
 def read_image(path, alpha="drop"):
@@ -98,16 +122,7 @@ def read_image(path, alpha="drop"):
     happens to transparency: ``drop`` keeps the colour values, ``white``/``black``
     composite over that background, ``error`` refuses the file.
     """
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise ImageError(path, "no such file") from None
-    except IsADirectoryError:
-        raise ImageError(path, "is a folder, not an image") from None
-    except OSError as e:
-        raise ImageError(path, f"cannot read ({e.strerror})") from None
-    return decode_image(data, path, alpha)
+    return decode_image(_read_bytes(path), path, alpha)
 
 
 def to_uint(img, bit_depth=8):
@@ -119,21 +134,25 @@ def to_uint(img, bit_depth=8):
     raise ValueError(f"bit depth must be 8 or 16, got {bit_depth}")
 
 
-def encode_image(img, ext=".png", bit_depth=8, params=()):
-    """Encode float RGB (or gray HxW) to bytes of the given format."""
+def encode_image(img, ext=".png", bit_depth=8, params=(), alpha=None):
+    """Encode float RGB (or gray HxW), with an optional H x W x 1 alpha, to bytes of the given format."""
+    if alpha is not None:
+        img = np.concatenate([img, alpha.reshape(img.shape[0], img.shape[1], 1)], axis=2)
     arr = to_uint(img, bit_depth)
     if arr.ndim == 3 and arr.shape[2] == 3:
         arr = arr[:, :, ::-1]
+    elif arr.ndim == 3 and arr.shape[2] == 4:
+        arr = arr[:, :, [2, 1, 0, 3]]
     ok, buf = cv2.imencode(ext, np.ascontiguousarray(arr), list(params))
     if not ok:
         raise ImageError(f"<{ext}>", "OpenCV could not encode the image")
     return buf.tobytes()
 
 
-def write_image(path, img, bit_depth=8):
-    """Write float RGB in [0, 1] atomically; the format follows the extension."""
+def write_image(path, img, bit_depth=8, alpha=None):
+    """Write float RGB in [0, 1] (and an optional alpha) atomically; the format follows the extension."""
     ext = os.path.splitext(path)[1].lower() or ".png"
     try:
-        atomic_write_bytes(path, encode_image(img, ext, bit_depth))
+        atomic_write_bytes(path, encode_image(img, ext, bit_depth, alpha=alpha))
     except OSError as e:
         raise ImageError(path, f"cannot write ({e.strerror})") from None

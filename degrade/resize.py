@@ -23,7 +23,8 @@ CV2_MODES = {
 MODES = tuple(CV2_MODES) + ("matlab_bicubic",)
 
 
-def _cubic(x):
+def cubic(x):
+    """MATLAB's cubic convolution kernel (a = -0.5)."""
     ax = np.abs(x)
     ax2, ax3 = ax * ax, ax * ax * ax
     near = (1.5 * ax3 - 2.5 * ax2 + 1.0) * (ax <= 1)
@@ -42,9 +43,9 @@ def _taps(in_len, out_len, scale, antialias):
     idx = left[:, None] + np.arange(taps)[None, :]
     dist = u[:, None] - idx
     if scale < 1 and antialias:
-        w = scale * _cubic(dist * scale)
+        w = scale * cubic(dist * scale)
     else:
-        w = _cubic(dist)
+        w = cubic(dist)
     w /= w.sum(axis=1, keepdims=True)
     keep = np.any(w != 0, axis=0)  # drop taps that are zero for every output pixel
     w, idx = w[:, keep], idx[:, keep]

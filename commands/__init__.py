@@ -1,0 +1,1 @@
+"""Command implementations of the ``lightsr`` CLI (the only code that prints)."""

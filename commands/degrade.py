@@ -1,0 +1,123 @@
+"""``lightsr degrade``, ``presets``, ``inspect`` and ``demo``."""
+
+import os
+import shutil
+import sys
+import time
+
+from lightsr.commands.common import progress_bar
+
+
+def _print_summary(summary, out, seconds):
+    rate = summary.written / seconds if seconds > 0 else 0.0
+    print(f"{out}: {summary.written} pairs written, {summary.already_done} already done, "
+          f"{len(summary.failed)} input(s) failed, {seconds:.1f} s ({rate:.1f} pairs/s)")
+    if summary.records_complete:
+        print(f"records: {summary.records_path}")
+    else:
+        print(f"records: {summary.records_path} (partial: other shards or failed inputs are missing)")
+    for source, message in sorted(summary.failed.items()):
+        print(f"  failed: {message}", file=sys.stderr)
+
+
+def run_degrade_job(job, quiet=False):
+    from lightsr.degrade.generate import run
+
+    bar = None
+    start = time.perf_counter()
+
+    def progress(n):
+        nonlocal bar
+        if bar is not None:
+            bar.update(n)
+
+    if not quiet:
+        from lightsr.images import list_images
+
+        inputs = list_images(job.input_dir)
+        shard_i, shard_n = job.shard
+        total = sum(1 for i in range(len(inputs) * job.per_image) if i % shard_n == shard_i)
+        bar = progress_bar(total, "degrade", "pair")
+    try:
+        summary = run(job, progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    _print_summary(summary, job.output_dir, time.perf_counter() - start)
+    return summary
+
+
+def cmd_degrade(args):
+    from lightsr.degrade.generate import DegradeJob, parse_shard
+
+    job = DegradeJob(
+        input_dir=args.input, output_dir=args.output, pipeline=args.config or args.preset, scale=args.scale,
+        seed=args.seed, patch=args.patch, per_image=args.per_image, alpha=args.alpha, workers=args.workers,
+        shard=parse_shard(args.shard),
+    )
+    summary = run_degrade_job(job, quiet=args.quiet)
+    return 1 if summary.failed else 0
+
+
+def cmd_presets(args):
+    from lightsr.degrade.presets import list_presets, preset_path
+
+    if args.show:
+        with open(preset_path(args.show), encoding="utf-8") as f:
+            print(f.read(), end="")
+        return 0
+    rows = list_presets()
+    width = max(len(n) for n, _, _ in rows)
+    for name, description, scales in rows:
+        sc = ",".join(f"x{s}" for s in scales) if scales else "any"
+        print(f"{name:<{width}}  {sc:<12} {description}")
+    return 0
+
+
+def _center_crop(img, size, scale):
+    size = min(size, img.shape[0], img.shape[1])
+    size -= size % scale
+    top, left = (img.shape[0] - size) // 2, (img.shape[1] - size) // 2
+    return img[top:top + size, left:left + size]
+
+
+def make_sheet(pipeline_name, image_path, output, samples=6, seed=0, scale=None, patch=256):
+    from lightsr.degrade.presets import load_pipeline
+    from lightsr.degrade.sheet import inspection_sheet
+    from lightsr.images import read_image, write_image
+
+    pipeline = load_pipeline(pipeline_name, scale=scale)
+    hr = _center_crop(read_image(image_path)[0], patch, pipeline.scale)
+    sheet, _ = inspection_sheet(pipeline, hr, samples=samples, seed=seed)
+    write_image(output, sheet)
+    return sheet
+
+
+def cmd_inspect(args):
+    sheet = make_sheet(args.config or args.preset, args.input, args.output, args.samples, args.seed, args.scale, args.patch)
+    print(f"{args.output}: {sheet.shape[1]}x{sheet.shape[0]} inspection sheet, {args.samples} samples")
+    return 0
+
+
+def cmd_demo(args):
+    """The main job on the embedded photos (no download): degrade them into a dataset and inspect it."""
+    from lightsr.degrade.generate import DegradeJob
+    from lightsr.sample_data import photo_paths
+
+    out = args.out
+    photos = photo_paths(include_debian=not args.no_debian)
+    src = os.path.join(out, "photos")
+    os.makedirs(src, exist_ok=True)
+    for p in photos:
+        dst = os.path.join(src, os.path.basename(p))
+        if not os.path.exists(dst):
+            shutil.copyfile(p, dst + ".part")
+            os.replace(dst + ".part", dst)
+    print(f"{len(photos)} embedded photos in {src}")
+    job = DegradeJob(input_dir=src, output_dir=os.path.join(out, "dataset"), pipeline=args.preset, scale=4,
+                     seed=args.seed, patch=256, per_image=args.per_image, workers=args.workers)
+    summary = run_degrade_job(job, quiet=args.quiet)
+    sheet_path = os.path.join(out, "inspect.png")
+    make_sheet(args.preset, photos[0], sheet_path, samples=6, seed=args.seed)
+    print(f"inspection sheet: {sheet_path}")
+    return 1 if summary.failed else 0

@@ -1,0 +1,165 @@
+"""``lightsr models``, ``upscale`` and ``export``."""
+
+import json
+import os
+import sys
+
+from lightsr.commands.common import progress_bar
+from lightsr.errors import ConfigError, LightSRError
+
+
+def resolve_model(spec, scale=None, weights=None, random_init=False):
+    """A model from a .safetensors file written by lightsr, or a registry name with the
+    authors' checkpoint (``weights``), or (for measurements only) random weights."""
+    from lightsr.models import create_model, model_info
+    from lightsr.models.weights import load_model, load_official
+
+    if spec.endswith(".safetensors") or os.path.isfile(spec):
+        model = load_model(spec)
+        if scale is not None and scale != model.lightsr_spec["scale"]:
+            raise ConfigError("scale", f"{spec} is a x{model.lightsr_spec['scale']} model, not x{scale}")
+        return model
+    info = model_info(spec)
+    scale = scale or (4 if 4 in info.scales else info.scales[0])
+    if weights:
+        return load_official(info.name, weights, scale)
+    if random_init:
+        return create_model(info.name, scale=scale)
+    raise ConfigError("model", f"{spec}: give a .safetensors file of trained weights, or --weights with the authors' "
+                               f"checkpoint (--random-init only for timing)")
+
+
+# ---------------------------------------------------------------- models
+
+
+def model_rows(scale=4):
+    """One dict per registered model defined at ``scale``: ours and the published figures side by side."""
+    from lightsr.models import create_model, list_models
+    from lightsr.models.complexity import count_macs, count_params
+    from lightsr.models.reparameterize import reparameterize
+
+    rows = []
+    for info in list_models():
+        if scale not in info.scales:
+            continue
+        pub = info.published.get(scale)
+        counted = info.counted
+        deploy = reparameterize(create_model(info.name, scale=scale))
+        rows.append({
+            "name": info.name,
+            "family": info.family,
+            "input": info.color,
+            "params": count_params(deploy, counted),
+            "counted": counted,
+            "macs_720p": count_macs(lambda: reparameterize(create_model(info.name, scale=scale)), scale, info.in_channels),
+            "published_params": pub.params if pub else None,
+            "published_macs": pub.macs if pub else None,
+            "published_psnr_ssim": dict(pub.psnr_ssim) if pub else {},
+            "published_source": pub.source if pub else "",
+            "published_verified": pub.verified if pub else None,
+            "faithful": info.faithful,
+            "paper": info.paper,
+            "notes": info.notes,
+        })
+    return rows
+
+
+def _k(n):
+    return f"{n / 1e3:,.1f}K" if n is not None else "-"
+
+
+def _g(n):
+    return f"{n / 1e9:,.1f}G" if n is not None else "-"
+
+
+def cmd_models(args):
+    rows = model_rows(args.scale)
+    if args.format == "json":
+        print(json.dumps(rows, indent=1))
+        return 0
+    head = ["model", "family", "in", "params", "published", "MACs@720p", "published", f"Set5 x{args.scale} (pub.)", "faithful"]
+    table = []
+    for r in rows:
+        set5 = r["published_psnr_ssim"].get("Set5")
+        mark = "" if r["published_verified"] in (None, True) else " (r)"
+        params = _k(r["params"]) + (" w" if r["counted"] == "weights" else "")
+        table.append([r["name"], r["family"], r["input"], params, _k(r["published_params"]) + mark, _g(r["macs_720p"]),
+                      _g(r["published_macs"]), f"{set5[0]:.2f}/{set5[1]:.4f}" if set5 else "-",
+                      "yes" if r["faithful"] == "yes" else "partial"])
+    if args.format == "md":
+        print("| " + " | ".join(head) + " |")
+        print("|" + "---|" * len(head))
+        for t in table:
+            print("| " + " | ".join(t) + " |")
+    else:
+        widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(head)]
+        print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
+        for t in table:
+            print("  ".join(c.ljust(w) for c, w in zip(t, widths)))
+    print(f"\nx{args.scale}; params of the deploy form ('w': the paper counts conv weights only); MACs counted from a "
+          "forward pass for a 1280x720 output (MACs, 1 multiply-add each; the tables call them FLOPs); (r): published "
+          "figure from a secondary source, unverified. 'lightsr models --format json' has sources and notes.")
+    return 0
+
+
+# ---------------------------------------------------------------- upscale
+
+
+def cmd_upscale(args):
+    from lightsr.images import IMAGE_EXTENSIONS, list_images, read_image_with_alpha, write_image
+    from lightsr.models.inference import Upscaler
+
+    precision = "fp16" if args.half else "bf16" if args.bf16 else "fp32"
+    model = resolve_model(args.model, args.scale, args.weights, args.random_init)
+    up = Upscaler(model, device=args.device, precision=precision, tile=args.tile, tile_pad=args.tile_pad,
+                  alpha_mode=args.alpha)
+    if os.path.isdir(args.input):
+        inputs = list_images(args.input)
+    elif args.input.lower().endswith(IMAGE_EXTENSIONS) or os.path.exists(args.input):
+        inputs = [args.input]
+    else:
+        raise LightSRError(f"{args.input}: no such file or folder")
+    os.makedirs(args.output, exist_ok=True)
+    failed = []
+    bar = progress_bar(len(inputs), "upscale", "img") if not args.quiet else None
+    for path in inputs:
+        try:
+            rgb, alpha, info = read_image_with_alpha(path)
+            out, out_alpha = up.upscale(rgb, alpha)
+            name = os.path.splitext(os.path.basename(path))[0] + ".png"
+            write_image(os.path.join(args.output, name), out, 16 if info.bit_depth == 16 else 8, alpha=out_alpha)
+        except LightSRError as e:
+            failed.append(str(e))
+        except RuntimeError as e:  # e.g. out of memory on a large image: say so, go on
+            failed.append(f"{path}: {e}".splitlines()[0])
+        if bar:
+            bar.update(1)
+    if bar:
+        bar.close()
+    print(f"{args.output}: {len(inputs) - len(failed)} image(s) upscaled x{up.scale} with {up.info.name}, {len(failed)} failed")
+    for message in failed:
+        print(f"  failed: {message}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+# ---------------------------------------------------------------- export
+
+
+def cmd_export(args):
+    from lightsr.models import model_info
+    from lightsr.models.export import export_onnx, onnx_parity
+
+    model = resolve_model(args.model, args.scale, args.weights, args.random_init)
+    info = model_info(model.lightsr_spec["name"])
+    size = tuple(args.size) if args.size else None
+    export_onnx(model, args.onnx, info.in_channels, size=size)
+    print(f"{args.onnx}: {info.name} x{model.lightsr_spec['scale']} (deploy form), input 1x{info.in_channels}x"
+          f"{'HxW' if size is None else f'{size[0]}x{size[1]}'}")
+    if not args.no_check:
+        sizes = (size,) if size else ((37, 45), (64, 48))
+        diff = onnx_parity(model, args.onnx, info.in_channels, sizes=sizes)
+        print(f"parity with PyTorch (onnxruntime): max abs diff {diff:.2e}")
+        if diff > 1e-4:
+            print("parity check failed (> 1e-4)", file=sys.stderr)
+            return 1
+    return 0
