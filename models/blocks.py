@@ -69,6 +69,18 @@ class ESA(nn.Module):
         return x * torch.sigmoid(self.conv4(c3 + self.conv_f(c1_)))
 
 
+class Clip(nn.Module):
+    """Clamp the output to [low, high]; ``active`` can be switched off (receptive-field probes
+    need gradients through it)."""
+
+    def __init__(self, low=0.0, high=1.0):
+        super().__init__()
+        self.low, self.high, self.active = low, high, True
+
+    def forward(self, x):
+        return x.clamp(self.low, self.high) if self.active else x
+
+
 class MeanShift(nn.Module):
     """x - mean (per channel) times ``scale``; the mean is a fixed constant, not a parameter."""
 

@@ -1,6 +1,7 @@
 """ONNX export of a zoo model (deploy form, dynamic height and width) and a parity check."""
 
 import io
+import warnings
 
 import numpy as np
 import torch
@@ -23,7 +24,8 @@ def export_onnx(model, path, in_channels=3, opset=18, size=None):
     x = torch.rand(1, in_channels, *(size or (32, 32)))
     axes = None if size else {"lr": {0: "batch", 2: "height", 3: "width"}, "sr": {0: "batch", 2: "height", 3: "width"}}
     buf = io.BytesIO()
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter's notes on constant folding
         torch.onnx.export(deploy, (x,), buf, input_names=["lr"], output_names=["sr"], opset_version=opset,
                           dynamic_axes=axes, dynamo=False)
     atomic_write_bytes(path, buf.getvalue())

@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lightsr.models.blocks import Clip
 from lightsr.models.registry import Published, register_model
 
 
@@ -56,6 +57,7 @@ class SESR(nn.Module):
         self.blocks = nn.ModuleList([CollapsibleLinearBlock(f, f, 3, expansion) for _ in range(m)])
         self.acts = nn.ModuleList([nn.PReLU(f) for _ in range(m)])
         self.output_block = CollapsibleLinearBlock(f, in_ch * scale * scale, 5, expansion)
+        self.clip = Clip()
 
     def forward(self, x):
         f0 = self.input_block(x - 0.5)
@@ -65,7 +67,7 @@ class SESR(nn.Module):
         out = self.output_block(h + f0) + x  # the 1-channel input broadcast over the s^2 channels
         for _ in range(2 if self.scale == 4 else 1):
             out = F.pixel_shuffle(out, 2 if self.scale == 4 else self.scale)
-        return out.clamp(0.0, 1.0)
+        return self.clip(out)
 
 
 SESR_PAPER = "Collapsible Linear Blocks for Super-Efficient Super Resolution (Bhardwaj et al., MLSys 2022)"
@@ -99,13 +101,14 @@ class XLSR(nn.Module):
         self.side = nn.Conv2d(in_ch, width // 2, 3, padding=1)
         self.fuse_conv = nn.Conv2d(width + width // 2, width, 1)
         self.tail = nn.Conv2d(width, out_ch * scale * scale, 3, padding=1)
+        self.clip = Clip()
 
     def forward(self, x):
         h = self.conv2(F.relu(self.root(x)))
         for g in self.gblocks:
             h = g(h)
         h = F.relu(self.fuse_conv(torch.cat([h, self.side(x)], dim=1)))
-        return F.pixel_shuffle(self.tail(h), self.scale).clamp(0.0, 1.0)
+        return self.clip(F.pixel_shuffle(self.tail(h), self.scale))
 
 
 @register_model(
@@ -133,10 +136,11 @@ class ABPN(nn.Module):
         layers += [nn.Conv2d(nf, in_ch * scale * scale, 3, padding=1), nn.ReLU(inplace=True),
                    nn.Conv2d(in_ch * scale * scale, in_ch * scale * scale, 3, padding=1)]
         self.body = nn.Sequential(*layers)
+        self.clip = Clip()
 
     def forward(self, x):
         anchor = x.repeat_interleave(self.scale * self.scale, dim=1)  # PixelShuffle order: channel-major
-        return F.pixel_shuffle(self.body(x) + anchor, self.scale).clamp(0.0, 1.0)
+        return self.clip(F.pixel_shuffle(self.body(x) + anchor, self.scale))
 
 
 @register_model(

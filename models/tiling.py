@@ -30,23 +30,33 @@ def tiled_forward(model, x, scale, tile=256, pad=16):
     return out
 
 
-def receptive_field(model, in_channels=3, size=65):
+def receptive_field(model, in_channels=3, sizes=(65, 129, 257)):
     """Radius (in LR pixels) of the input region that affects one output pixel.
 
-    Measured with autograd on a ``size`` x ``size`` input: the support of the gradient of
-    the centre output pixel. Returns None when the support reaches the border (the model
-    is not local at this size, e.g. it pools globally).
+    Measured with autograd: the support of the gradient of the centre output pixel, on
+    inputs of growing ``sizes`` until the support stays inside. Output clipping is switched
+    off for the probe (a saturated output has no gradient). Returns None when even the
+    largest input is covered (the model is not local, e.g. it pools globally).
     """
+    from lightsr.models.blocks import Clip
+
     model = model.eval()
-    x = torch.randn(1, in_channels, size, size, requires_grad=True)
-    y = model(x)
-    c = y.shape[-1] // 2
-    y[0, :, c, c].sum().backward()
-    support = x.grad.abs().sum(dim=(0, 1)) > 0
-    rows = torch.nonzero(support.any(dim=1)).flatten()
-    cols = torch.nonzero(support.any(dim=0)).flatten()
-    centre = size // 2
-    radius = int(max(centre - rows.min(), rows.max() - centre, centre - cols.min(), cols.max() - centre))
-    if rows.min() == 0 or cols.min() == 0 or rows.max() == size - 1 or cols.max() == size - 1:
+    clips = [m for m in model.modules() if isinstance(m, Clip)]
+    for m in clips:
+        m.active = False
+    try:
+        for size in sizes:
+            x = torch.randn(1, in_channels, size, size, requires_grad=True)
+            y = model(x)
+            c = y.shape[-1] // 2
+            y[0, :, c, c].sum().backward()
+            support = x.grad.abs().sum(dim=(0, 1)) > 0
+            rows = torch.nonzero(support.any(dim=1)).flatten()
+            cols = torch.nonzero(support.any(dim=0)).flatten()
+            if rows.min() > 0 and cols.min() > 0 and rows.max() < size - 1 and cols.max() < size - 1:
+                centre = size // 2
+                return int(max(centre - rows.min(), rows.max() - centre, centre - cols.min(), cols.max() - centre))
         return None
-    return radius
+    finally:
+        for m in clips:
+            m.active = True

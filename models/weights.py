@@ -16,6 +16,7 @@ from safetensors.torch import save as safetensors_save
 from lightsr.errors import ConfigError, LightSRError
 from lightsr.files import atomic_write_bytes
 from lightsr.models.registry import create_model, model_info
+from lightsr.models.reparameterize import is_reparameterizable, reparameterize
 
 FORMAT = "lightsr-model-1"
 
@@ -25,11 +26,19 @@ def save_model(model, path, extra=None):
     spec = getattr(model, "lightsr_spec", None)
     if spec is None:
         raise LightSRError("only models made by lightsr.models.create_model carry the spec needed to save them")
-    meta = {"format": FORMAT, "architecture": spec["name"], "scale": str(spec["scale"]), "options": json.dumps(spec["options"])}
+    meta = {"format": FORMAT, "architecture": spec["name"], "scale": str(spec["scale"]), "options": json.dumps(spec["options"]),
+            "form": "deploy" if _is_deploy_form(model) else "train"}
     for k, v in (extra or {}).items():
         meta[str(k)] = v if isinstance(v, str) else json.dumps(v)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write_bytes(path, safetensors_save(tensors, metadata=meta))
+
+
+def _is_deploy_form(model):
+    """True when ``model``'s re-parameterisable blocks are already folded."""
+    spec = model.lightsr_spec
+    fresh = create_model(spec["name"], scale=spec["scale"], **spec["options"])
+    return set(model.state_dict()) != set(fresh.state_dict())
 
 
 def read_metadata(path):
@@ -48,6 +57,9 @@ def load_model(path, device="cpu"):
     if meta.get("format") != FORMAT:
         raise LightSRError(f"{path}: no lightsr model metadata; use load_official for a paper's checkpoint")
     model = create_model(meta["architecture"], scale=int(meta["scale"]), **json.loads(meta["options"]))
+    if meta.get("form") == "deploy":
+        spec, model = model.lightsr_spec, reparameterize(model)
+        model.lightsr_spec = spec
     state = {}
     with safe_open(path, framework="pt", device=str(device)) as f:
         for k in f.keys():
@@ -101,14 +113,25 @@ def load_official(name, path, scale=4, **overrides):
     """A zoo model with the weights of its authors' release (keys mapped, strict).
 
     Models whose module names follow the official code load as they are; others define
-    ``official_key_map`` (official key -> ours) on their builder's model class.
+    ``official_key_map`` (official key -> ours) on their model class, and
+    ``official_options`` for what the release assumed (e.g. ECBSR's 0-255 input range).
+    A checkpoint of a deploy form (only folded convs) is loaded into the fused model.
     """
     info = model_info(name)
     model = create_model(info.name, scale=scale, **overrides)
+    official = getattr(type(model), "official_options", {})
+    if official:
+        model = create_model(info.name, scale=scale, **{**official, **overrides})
     state = read_checkpoint(path)
     mapper = getattr(type(model), "official_key_map", None)
     if mapper is not None:
         state = mapper(state)
+    ours = model.state_dict()
+    if set(state) != set(ours) and is_reparameterizable(model):
+        fused = reparameterize(model)
+        if set(state) == set(fused.state_dict()):
+            fused.lightsr_spec = model.lightsr_spec
+            model = fused
     try:
         _load_strict(model, state, path)
     except LightSRError as e:
