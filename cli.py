@@ -6,6 +6,7 @@ import sys
 
 from lightsr import __version__
 from lightsr.commands.degrade import cmd_degrade, cmd_demo, cmd_inspect, cmd_presets
+from lightsr.commands.evaluate import cmd_bench_models, cmd_eval
 from lightsr.commands.models import cmd_export, cmd_models, cmd_upscale
 from lightsr.errors import LightSRError
 
@@ -75,6 +76,37 @@ def build_parser():
             p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="fixed input size (default: dynamic)")
             p.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")
             p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("eval", help="full-reference, no-reference and LR-consistency metrics of SR outputs, with a report")
+    p.add_argument("--input", action="append", required=True, help="folder of SR outputs (repeat to compare methods)")
+    p.add_argument("--ref", help="folder of HR references (matched by file name)")
+    p.add_argument("--lr", help="folder of the LR inputs (for lrc and the bicubic crops)")
+    p.add_argument("--metrics", help="comma-separated: psnr,ssim,lpips,ifc,niqe,piqe,lrc or any pyiqa NR metric")
+    p.add_argument("--scale", type=int, default=4)
+    p.add_argument("--y", action="store_true", help="full-reference metrics on the BT.601 Y channel")
+    p.add_argument("--crop-border", type=int, help="pixels cropped on each side (default: the scale)")
+    p.add_argument("--lrc-kernel", help="a .npy blur kernel for LR-consistency (default: MATLAB bicubic)")
+    p.add_argument("--format", choices=["table", "csv", "json", "md"], default="table")
+    p.add_argument("--report", help="write a self-contained HTML report here")
+    p.add_argument("--title", default="lightsr evaluation")
+    p.add_argument("--crops", type=int, default=6, help="images shown side by side in the report")
+    p.add_argument("--weights-dir", help="folder of metric weight files (never downloaded)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="benchmarks")
+    bench = p.add_subparsers(dest="what", required=True)
+    p = bench.add_parser("models", help="params, MACs, latency, peak memory and the NTIRE score of zoo models")
+    p.add_argument("--names", help="comma-separated model names (default: all at the scale)")
+    p.add_argument("--scale", type=int, default=4)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--size", type=int, nargs=2, default=[256, 256], metavar=("H", "W"), help="input size")
+    p.add_argument("--repeat", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--baseline", help="a benchmarked model to score against (NTIRE 2024: rlfn)")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=cmd_bench_models)
 
     p = sub.add_parser("demo", help="the main job on the embedded photos: a degraded dataset and its inspection sheet")
     p.add_argument("--out", default="lightsr-demo")

@@ -120,6 +120,9 @@ def cmd_upscale(args):
     else:
         raise LightSRError(f"{args.input}: no such file or folder")
     os.makedirs(args.output, exist_ok=True)
+    from lightsr.commands.evaluate import write_model_info
+
+    write_model_info(model, args.output)
     failed = []
     bar = progress_bar(len(inputs), "upscale", "img") if not args.quiet else None
     for path in inputs:

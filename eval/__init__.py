@@ -1,0 +1,1 @@
+"""Evaluation: full-reference and no-reference quality, LR-consistency, benchmarks, reports."""

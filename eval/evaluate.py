@@ -1,0 +1,147 @@
+"""Evaluating folders of SR outputs, matched by file name to references and LR inputs."""
+
+import math
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lightsr.errors import LightSRError
+from lightsr.images import list_images, read_image
+
+FULL_REFERENCE = ("psnr", "ssim", "lpips", "ifc")
+NEEDS_LR = ("lrc",)
+BUILTIN_NR = ("niqe", "piqe")
+HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False, "ifc": True, "lrc": True}
+
+
+@dataclass
+class MethodResult:
+    """Per-image metric values of one folder of SR outputs."""
+
+    name: str
+    folder: str
+    rows: list = field(default_factory=list)  # {"image": name, metric: value, ...}
+    errors: list = field(default_factory=list)  # one line per problem
+    info: dict = field(default_factory=dict)  # e.g. the model that made the outputs (lightsr-model.json)
+
+    def mean(self, metric):
+        vals = [r[metric] for r in self.rows if metric in r and r[metric] is not None and math.isfinite(r[metric])]
+        return float(np.mean(vals)) if vals else None
+
+
+def _stems(folder):
+    return {os.path.splitext(os.path.basename(p))[0]: p for p in list_images(folder)}
+
+
+class Evaluator:
+    """Computes the requested metrics image by image; metric objects are built once."""
+
+    def __init__(self, metrics, scale=4, y=False, crop_border=None, device="cpu", weights_dir=None, lrc_kernel=None):
+        self.metrics = [m.strip().lower() for m in metrics if m.strip()]
+        self.scale, self.y, self.device, self.weights_dir = scale, y, device, weights_dir
+        self.crop = scale if crop_border is None else crop_border
+        self.lrc_kernel = lrc_kernel
+        self._nr, self._lpips = {}, None
+        for m in self.metrics:  # build the learned metrics now: missing weights fail before any work
+            if m == "lpips":
+                from lightsr.eval.lpips import LPIPS
+
+                self._lpips = LPIPS(weights_dir=weights_dir).to(device)
+            elif m not in FULL_REFERENCE + NEEDS_LR:
+                from lightsr.eval.noref import create_nr_metric
+
+                self._nr[m] = create_nr_metric(m, device, weights_dir)
+
+    @property
+    def needs_ref(self):
+        return any(m in FULL_REFERENCE for m in self.metrics)
+
+    @property
+    def needs_lr(self):
+        return any(m in NEEDS_LR for m in self.metrics)
+
+    def higher_is_better(self, metric):
+        if metric in HIGHER_IS_BETTER:
+            return HIGHER_IS_BETTER[metric]
+        from lightsr.eval.noref import lower_is_better
+
+        return not lower_is_better(metric)
+
+    def image(self, sr, ref=None, lr=None):
+        """{metric: value} for one SR image (and its reference / LR input when given)."""
+        import torch
+
+        out = {}
+        for m in self.metrics:
+            if m in FULL_REFERENCE and ref is None or m in NEEDS_LR and lr is None:
+                continue
+            if m == "psnr":
+                from lightsr.eval.fullref import psnr
+
+                out[m] = psnr(sr, ref, self.crop, self.y)
+            elif m == "ssim":
+                from lightsr.eval.fullref import ssim
+
+                out[m] = ssim(sr, ref, self.crop, self.y)
+            elif m == "lpips":
+                a, b = (torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(self.device) for x in (sr, ref))
+                with torch.no_grad():
+                    out[m] = float(self._lpips(a, b))
+            elif m == "ifc":
+                from lightsr.color import rgb_to_y
+                from lightsr.eval.ifc import ifc
+
+                c = self.crop
+                crop = (slice(c, -c), slice(c, -c)) if c else (slice(None), slice(None))
+                out[m] = ifc(rgb_to_y(ref)[crop] * 255.0, rgb_to_y(sr)[crop] * 255.0)
+            elif m == "lrc":
+                from lightsr.eval.lr_consistency import lr_consistency
+
+                out[m] = lr_consistency(sr, lr, self.scale, self.lrc_kernel, y=self.y)
+            else:
+                t = torch.from_numpy(np.ascontiguousarray(sr.transpose(2, 0, 1)))[None].to(self.device)
+                with torch.no_grad():
+                    out[m] = float(self._nr[m](t))
+        return out
+
+    def folder(self, sr_dir, ref_dir=None, lr_dir=None, name=None, progress=None):
+        """Evaluate every image of ``sr_dir``; problems are collected per file, never fatal."""
+        import json
+
+        result = MethodResult(name or os.path.basename(os.path.normpath(sr_dir)), sr_dir)
+        info_path = os.path.join(sr_dir, "lightsr-model.json")
+        if os.path.isfile(info_path):
+            with open(info_path, encoding="utf-8") as f:
+                result.info = json.load(f)
+        sr_files = _stems(sr_dir)
+        if not sr_files:
+            raise LightSRError(f"{sr_dir}: no images")
+        refs = _stems(ref_dir) if ref_dir else {}
+        lrs = _stems(lr_dir) if lr_dir else {}
+        for stem, path in sorted(sr_files.items()):
+            try:
+                sr = read_image(path)[0]
+                ref = lr = None
+                if ref_dir:
+                    if stem not in refs:
+                        raise LightSRError(f"{path}: no reference {stem}.* in {ref_dir}")
+                    ref = read_image(refs[stem])[0]
+                    if ref.shape != sr.shape:
+                        other = os.path.basename(refs[stem])
+                        raise LightSRError(f"{path}: is {sr.shape[1]}x{sr.shape[0]}, its reference {other} "
+                                           f"is {ref.shape[1]}x{ref.shape[0]}")
+                if lr_dir:
+                    if stem not in lrs:
+                        raise LightSRError(f"{path}: no LR input {stem}.* in {lr_dir}")
+                    lr = read_image(lrs[stem])[0]
+                result.rows.append({"image": stem, **self.image(sr, ref, lr)})
+            except LightSRError as e:
+                result.errors.append(str(e))
+            if progress:
+                progress(1)
+        missing = sorted(set(refs) - set(sr_files))
+        if missing:
+            result.errors.append(f"{sr_dir}: no SR output for {len(missing)} reference(s): {', '.join(missing[:5])}"
+                                 f"{' ...' if len(missing) > 5 else ''}")
+        return result
