@@ -8,6 +8,7 @@ from lightsr import __version__
 from lightsr.commands.degrade import cmd_degrade, cmd_demo, cmd_inspect, cmd_presets
 from lightsr.commands.evaluate import cmd_bench_models, cmd_eval
 from lightsr.commands.models import cmd_export, cmd_models, cmd_upscale
+from lightsr.commands.train import cmd_train
 from lightsr.errors import LightSRError
 
 
@@ -47,6 +48,13 @@ def build_parser():
     p.add_argument("--scale", type=int)
     p.add_argument("--patch", type=int, default=256, help="centre crop of the input shown (HR size)")
     p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("train", help="train a model from a YAML recipe (resumes from its last checkpoint)")
+    p.add_argument("config", help="a training YAML (see configs/)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. train.total_steps=2000")
+    p.add_argument("--run-dir", help="where checkpoints, logs and the model go (default: output_root/name)")
+    p.add_argument("--no-resume", action="store_true", help="start over even if the run folder has checkpoints")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("models", help="list the model zoo with parameters, MACs and the published figures")
     p.add_argument("--scale", type=int, default=4)

@@ -20,6 +20,12 @@ def ycbcr_to_rgb(img):
     return ((img.astype(np.float64) - _OFFSET) @ _YCBCR2RGB.T).astype(np.float32)
 
 
+def rgb_to_y_tensor(x):
+    """The same luma of an N x 3 x H x W torch tensor in [0, 1] (differentiable), N x 1 x H x W."""
+    w = x.new_tensor(_RGB2YCBCR[0]).view(1, 3, 1, 1)
+    return (x * w).sum(dim=1, keepdim=True) + float(_OFFSET[0])
+
+
 def rgb_to_y(img):
     """The Y channel (H x W) of an RGB image in [0, 1]."""
     return (img.astype(np.float64) @ _RGB2YCBCR[0] + _OFFSET[0]).astype(np.float32)

@@ -70,7 +70,8 @@ class DegradedPatches(Dataset):
         self.epoch = 0
         self._cache = {} if cache_images else None
         p = self.patch_size
-        self._crop = A.Compose([A.PadIfNeeded(p, p, border_mode=cv2.BORDER_REFLECT_101), A.RandomCrop(p, p)])
+        self._crop = A.Compose([A.RandomCrop(p, p)])
+        self._pad_crop = A.Compose([A.PadIfNeeded(p, p, border_mode=cv2.BORDER_REFLECT_101), A.RandomCrop(p, p)])
 
     def set_epoch(self, epoch):
         self.epoch = int(epoch)
@@ -86,21 +87,27 @@ class DegradedPatches(Dataset):
             self._cache[path] = img
         return img
 
-    def patch(self, index):
-        """The HR patch of item ``index`` before degradation."""
+    def patch(self, index, epoch=None):
+        """The HR patch of item ``index`` (in ``epoch``, default the current one) before degradation."""
+        epoch = self.epoch if epoch is None else epoch
         img = self._image(self.paths[index // self.samples_per_image])
-        seed = _augment_seed(self.seed, self.epoch, index)
-        self._crop.set_random_seed(seed)
-        patch = self._crop(image=img)["image"]
+        seed = _augment_seed(self.seed, epoch, index)
+        small = img.shape[0] < self.patch_size or img.shape[1] < self.patch_size
+        crop = self._pad_crop if small else self._crop  # padding copies the whole image: only when needed
+        crop.set_random_seed(seed)
+        patch = crop(image=img)["image"]
         if self.augment:
             patch = _dihedral(seed)(image=patch)["image"]
         return np.ascontiguousarray(patch, dtype=np.float32)
 
     def __getitem__(self, index):
+        """Item ``index`` of the current epoch, or of an explicit ``(epoch, index)`` (what samplers
+        that span epochs pass, so workers need no shared epoch state)."""
+        epoch, index = index if isinstance(index, tuple) else (self.epoch, index)
         if not 0 <= index < len(self):
             raise IndexError(index)
-        plain = self.patch(index)
-        s = self.pipeline.run(plain, self.seed, index, self.epoch)
+        plain = self.patch(index, epoch)
+        s = self.pipeline.run(plain, self.seed, index, epoch)
         return {"lr": to_tensor(s.lr), "hr": to_tensor(s.hr), "hr_plain": to_tensor(plain), "index": index, "record": s.record}
 
 
@@ -136,6 +143,7 @@ class PairedFolders(Dataset):
         return len(self.pairs)
 
     def __getitem__(self, index):
+        epoch, index = index if isinstance(index, tuple) else (self.epoch, index)
         lr_path, hr_path = self.pairs[index]
         lr, hr = read_image(lr_path)[0], read_image(hr_path)[0]
         s = self.scale
@@ -147,14 +155,14 @@ class PairedFolders(Dataset):
             p = self.patch_size // s
             if lr.shape[0] < p or lr.shape[1] < p:
                 raise ImageError(lr_path, f"is smaller than the LR patch {p}x{p}")
-            rng = sample_rng(self.seed, index, self.epoch, CROP_STREAM)
+            rng = sample_rng(self.seed, index, epoch, CROP_STREAM)
             top, left = int(rng.integers(0, lr.shape[0] - p + 1)), int(rng.integers(0, lr.shape[1] - p + 1))
             lr = lr[top:top + p, left:left + p]
             hr = hr[top * s:(top + p) * s, left * s:(left + p) * s]
             if self.augment:
                 t = A.Compose([A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5), A.Transpose(p=0.5)],
                               additional_targets={"lr": "image"}, is_check_shapes=False,
-                              seed=_augment_seed(self.seed, self.epoch, index))
+                              seed=_augment_seed(self.seed, epoch, index))
                 out = t(image=hr, lr=lr)
                 hr, lr = out["image"], out["lr"]
         return {"lr": to_tensor(np.ascontiguousarray(lr)), "hr": to_tensor(np.ascontiguousarray(hr)),

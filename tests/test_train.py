@@ -1,0 +1,235 @@
+"""The trainer: validated configs, exact resume, DDP = one process, NaN guard, losses, strategies."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from lightsr.errors import ConfigError
+from lightsr.images import write_image
+from lightsr.trainers.config import Config, load_config
+from lightsr.trainers.schema import from_dict
+
+
+@pytest.fixture(scope="module")
+def hr_dir(tmp_path_factory, astronaut):
+    d = tmp_path_factory.mktemp("train_hr")
+    for i, (y, x) in enumerate([(0, 0), (200, 100), (300, 300), (100, 350)]):
+        write_image(str(d / f"im{i}.png"), astronaut[y:y + 120, x:x + 140])
+    return d
+
+
+def config(hr_dir, tmp_path, **changes):
+    cfg = {"name": "t", "scale": 4, "seed": 3, "device": "cpu", "model": {"name": "espcn"},
+           "data": {"type": "degraded", "hr": str(hr_dir), "pipeline": "bicubic", "patch": 32, "batch": 4},
+           "val": {"type": "degraded", "hr": str(hr_dir), "count": 2, "crop": 64, "every": 5},
+           "train": {"total_steps": 20, "optimizer": {"type": "adamw", "lr": 2e-3}, "ema": 0.9,
+                     "scheduler": {"type": "cosine", "warmup_steps": 3}},
+           "checkpoint_every": 10, "log_every": 1, "tensorboard": False, "output_root": str(tmp_path)}
+    for key, value in changes.items():
+        node = cfg
+        *parents, last = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+    return from_dict(Config, cfg)
+
+
+def run(cfg, run_dir, resume=True, until=None):
+    from lightsr.trainers.engine import Trainer
+
+    trainer = Trainer(cfg, run_dir=str(run_dir), resume=resume)
+    summary = trainer.fit(until)
+    trainer.close()
+    return trainer, summary
+
+
+def losses(run_dir):
+    lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return {r["step"]: r["loss/total"] for r in lines if "loss/total" in r}
+
+
+def test_config_errors_name_their_yaml_path(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text(yaml.safe_dump({"name": "x", "model": {"name": "espcn"}, "train": {"optimizer": {"lr": "fast"}}}))
+    with pytest.raises(ConfigError, match=r"^train\.optimizer\.lr: expected a number"):
+        load_config(str(bad))
+    with pytest.raises(ConfigError, match=r"^train\.nan_gaurd: unknown key"):
+        load_config(str(bad), ["train.optimizer.lr=1e-3", "train.nan_gaurd=2"])
+    with pytest.raises(ConfigError, match=r"^data\.patch: must be a multiple of the scale 4"):
+        load_config(str(bad), ["train.optimizer.lr=1e-3", "data.patch=30"])
+    cfg = load_config(str(bad), ["train.optimizer.lr=1e-3", "train.total_steps=7"])
+    assert cfg.train.optimizer.lr == 1e-3 and cfg.train.total_steps == 7
+
+
+def test_resume_is_exact(hr_dir, tmp_path):
+    cfg = config(hr_dir, tmp_path)
+    straight, _ = run(cfg, tmp_path / "straight")
+    run(cfg, tmp_path / "resumed", until=10)  # interrupted after 10 steps
+    resumed, _ = run(cfg, tmp_path / "resumed")  # a new process would do the same: picks up step 10
+    assert losses(tmp_path / "straight") == losses(tmp_path / "resumed")
+    for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b)
+    for a, b in zip(straight.ema.state_dict().values(), resumed.ema.state_dict().values()):
+        assert torch.equal(a, b)
+    assert (tmp_path / "resumed" / "config.yml").exists()
+
+
+def test_checkpoints_are_safetensors_and_a_plain_state(hr_dir, tmp_path):
+    from lightsr.models.weights import load_model
+
+    cfg = config(hr_dir, tmp_path, **{"train.total_steps": 10})
+    run(cfg, tmp_path / "r")
+    assert (tmp_path / "r" / "model.safetensors").exists()
+    folder = tmp_path / "r" / "checkpoints" / "step-00000010"
+    assert (tmp_path / "r" / "checkpoints" / "latest").read_text().strip() == "step-00000010"
+    assert load_model(str(folder / "model.safetensors")).lightsr_spec["name"] == "espcn"
+    state = torch.load(folder / "state.pt", weights_only=True)  # tensors and plain values only
+    assert state["step"] == 10 and "opt_g" in state and "rng" in state
+
+
+def test_ddp_on_two_cpu_processes_equals_one_process(hr_dir, tmp_path):
+    cfg = config(hr_dir, tmp_path, **{"train.total_steps": 6, "train.ema": None, "val.type": "none"})
+    path = tmp_path / "ddp.yml"
+    from lightsr.trainers.schema import to_dict
+
+    path.write_text(yaml.safe_dump(to_dict(cfg)))
+    single, _ = run(cfg, tmp_path / "single")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+                          "-m", "lightsr", "train", str(path), "--run-dir", str(tmp_path / "ddp")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    from lightsr.models.weights import load_model
+
+    ddp = load_model(str(tmp_path / "ddp" / "model.safetensors"))
+    for (name, a), b in zip(single.model.state_dict().items(), ddp.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-5), name
+    one, two = losses(tmp_path / "single"), losses(tmp_path / "ddp")
+    assert one.keys() == two.keys()
+    # rank 0 logs its own half of the batch: the first step's loss is that half's mean
+    assert all(np.isfinite(v) for v in two.values())
+
+
+def test_nan_guard_skips_then_rolls_back(hr_dir, tmp_path):
+    from lightsr.trainers.engine import Trainer
+
+    cfg = config(hr_dir, tmp_path, **{"train.total_steps": 8, "checkpoint_every": 2, "train.nan_guard": 2, "val.type": "none"})
+    events = []
+    trainer = Trainer(cfg, run_dir=str(tmp_path / "nan"), events=lambda k, d: events.append((k, d)))
+    pixel = trainer.pixel
+
+    def poisoned(sr, hr):  # steps 5 and 6 (0-based 4, 5) produce NaN
+        return pixel(sr, hr) * (float("nan") if trainer.step in (4, 5) else 1.0)
+
+    trainer.pixel = poisoned
+    trainer.fit()
+    bad = [d for k, d in events if k == "non_finite"]
+    assert [d["step"] for d in bad] == [4, 5] and "rolled_back_to" not in bad[0]
+    assert bad[1]["rolled_back_to"].endswith("step-00000004")
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+
+
+# ---------------------------------------------------------------- losses
+
+
+def test_pixel_losses():
+    from lightsr.trainers.losses import pixel_loss, total_variation
+
+    a, b = torch.zeros(1, 1, 4, 4), torch.full((1, 1, 4, 4), 0.5)
+    assert float(pixel_loss("l1")(a, b)) == pytest.approx(0.5)
+    assert float(pixel_loss("l2")(a, b)) == pytest.approx(0.25)
+    assert float(pixel_loss("charbonnier", eps=1e-3)(a, b)) == pytest.approx(np.sqrt(0.25 + 1e-6), rel=1e-6)
+    assert float(total_variation(b)) == 0.0
+
+
+def test_adversarial_losses_match_their_definitions():
+    from lightsr.trainers.losses import AdversarialLoss
+
+    d = torch.tensor([[0.3, -1.2]])
+    vanilla = AdversarialLoss("vanilla")
+    assert float(vanilla.generator(d)) == pytest.approx(float(torch.nn.functional.softplus(-d).mean()), rel=1e-6)
+    assert float(AdversarialLoss("lsgan").generator(d)) == pytest.approx(float(((d - 1) ** 2).mean()), rel=1e-6)
+    hinge = AdversarialLoss("hinge")
+    assert float(hinge.discriminator(d, -d)) == pytest.approx(float(torch.relu(1 - d).mean() + torch.relu(1 - d).mean()), rel=1e-6)
+    rel = AdversarialLoss("vanilla", relativistic=True)
+    real, fake = torch.tensor([[2.0]]), torch.tensor([[-1.0]])
+    expected = 0.5 * (torch.nn.functional.softplus(real - fake) + torch.nn.functional.softplus(-(fake - real)))
+    assert float(rel.generator(fake, real)) == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_perceptual_loss_with_offline_vgg16(vgg16_source):
+    from lightsr.trainers.losses import PerceptualLoss
+
+    loss = PerceptualLoss({"conv3_3": 1.0, "relu4_3": 0.5}, "vgg16", style_weight=1.0, weights_file=vgg16_source)
+    a = torch.rand(1, 3, 48, 48)
+    same, style = loss(a, a)
+    assert float(same) == 0.0 and float(style) == 0.0
+    percep, style = loss(a, torch.rand(1, 3, 48, 48))
+    assert float(percep) > 0 and float(style) > 0
+    y_percep, _ = loss(a[:, :1], torch.rand(1, 1, 48, 48))  # luma models are compared as gray RGB
+    assert float(y_percep) > 0
+
+
+def test_vgg19_needs_its_file(tmp_path, monkeypatch):
+    from lightsr.errors import LightSRError
+    from lightsr.trainers.losses import PerceptualLoss
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr("lightsr.weights_dir.DEFAULT", str(tmp_path / "w"))
+    with pytest.raises(LightSRError, match="vgg19-dcbb9e9d.pth"):
+        PerceptualLoss({"conv5_4": 1.0}, "vgg19")
+
+
+# ---------------------------------------------------------------- strategies
+
+
+def test_gan_stage_with_unet_discriminator(hr_dir, tmp_path, vgg16_source):
+    cfg = config(hr_dir, tmp_path, **{
+        "data.pipeline": "realesrgan", "data.patch": 64, "train.total_steps": 3, "val.type": "none",
+        "train.perceptual": {"weight": 1.0, "weights_file": vgg16_source},
+        "train.gan": {"weight": 0.1, "discriminator": "unet", "d_options": {"num_feat": 16}},
+    })
+    trainer, _ = run(cfg, tmp_path / "gan")
+    record = [json.loads(x) for x in (tmp_path / "gan" / "metrics.jsonl").read_text().splitlines()][-1]
+    assert {"loss/pixel", "loss/perceptual", "loss/gan", "loss/d"} <= set(record)
+    assert (tmp_path / "gan" / "checkpoints" / "step-00000003" / "extra.safetensors").exists()
+
+
+def test_patchgan_relativistic_hinge(hr_dir, tmp_path):
+    cfg = config(hr_dir, tmp_path, **{"train.total_steps": 2, "val.type": "none", "model.name": "abpn",
+                                      "train.gan": {"weight": 0.1, "type": "hinge", "relativistic": True,
+                                                    "discriminator": "patchgan", "d_options": {"nf": 16}}})
+    run(cfg, tmp_path / "patch")
+
+
+def test_distillation_output_and_features(hr_dir, tmp_path):
+    from lightsr.models import create_model
+    from lightsr.models.weights import save_model
+
+    teacher = tmp_path / "teacher.safetensors"
+    save_model(create_model("fsrcnn", scale=4), str(teacher))
+    cfg = config(hr_dir, tmp_path, **{"train.total_steps": 3, "val.type": "none", "train.distill": {
+        "teacher": str(teacher), "output_weight": 1.0, "feature_weight": 0.5,
+        "student_layers": ["first_part"], "teacher_layers": ["first_part"]}})
+    trainer, _ = run(cfg, tmp_path / "kd")
+    assert len(trainer.adapters) == 1 and trainer.adapters[0].weight.shape[:2] == (56, 32)
+    record = [json.loads(x) for x in (tmp_path / "kd" / "metrics.jsonl").read_text().splitlines()][-1]
+    assert record["loss/distill_out"] > 0 and record["loss/distill_feat"] > 0
+
+
+def test_every_recipe_validates():
+    import glob
+
+    from lightsr.trainers.config import load_config
+
+    root = os.path.join(os.path.dirname(__file__), "..", "configs")
+    recipes = sorted(glob.glob(os.path.join(root, "*.yml")))
+    assert len(recipes) >= 6
+    for path in recipes:
+        load_config(path)

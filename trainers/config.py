@@ -1,0 +1,173 @@
+"""The training config: close in shape to BasicSR's options (name, scale, network, datasets,
+train, val, logger), validated before anything runs. See configs/ for recipes."""
+
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+from lightsr.degrade.config import load_yaml
+from lightsr.errors import ConfigError
+from lightsr.trainers.schema import apply_overrides, from_dict
+
+
+@dataclass
+class ModelConfig:
+    name: str
+    options: dict = field(default_factory=dict)
+    pretrained: Optional[str] = None  # a .safetensors written by lightsr (e.g. stage 1 of a two-stage recipe)
+
+
+@dataclass
+class DataConfig:
+    """Training pairs: on the fly from HR images through a degradation, or paired folders."""
+
+    type: Literal["degraded", "paired"] = "degraded"
+    hr: str = "embedded"  # a folder of HR images, or "embedded" (the photos that ship offline)
+    lr: Optional[str] = None  # paired only
+    pipeline: str = "bicubic"  # a preset name or a pipeline YAML (degraded only)
+    exclude: list[str] = field(default_factory=list)  # file names kept out of training (held-out photos)
+    patch: int = field(default=96, metadata={"min": 8})  # HR patch size
+    samples_per_image: int = field(default=1, metadata={"min": 1})
+    batch: int = field(default=16, metadata={"min": 1})  # the global batch (split across DDP ranks)
+    workers: int = field(default=0, metadata={"min": 0})
+    augment: bool = True
+
+
+@dataclass
+class ValConfig:
+    """Fixed validation pairs, made once from a seed (degraded) or read (paired)."""
+
+    type: Literal["degraded", "paired", "none"] = "none"
+    hr: str = "embedded"
+    lr: Optional[str] = None
+    pipeline: str = "bicubic"
+    include: list[str] = field(default_factory=list)  # only these file names (e.g. the held-out photos)
+    count: int = field(default=8, metadata={"min": 1})
+    crop: int = field(default=128, metadata={"min": 0})  # HR centre crop; 0 keeps whole images (mod-cropped)
+    seed: int = field(default=1234, metadata={"min": 0})
+    every: int = field(default=500, metadata={"min": 1})
+    metrics: list[str] = field(default_factory=lambda: ["psnr", "ssim"])
+    y: bool = True
+
+
+@dataclass
+class OptimizerConfig:
+    type: Literal["adam", "adamw"] = "adam"
+    lr: float = field(default=2e-4, metadata={"min": 0})
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = field(default=0.0, metadata={"min": 0})
+
+
+@dataclass
+class SchedulerConfig:
+    type: Literal["constant", "cosine", "multistep"] = "cosine"
+    warmup_steps: int = field(default=0, metadata={"min": 0})
+    min_lr: float = field(default=1e-7, metadata={"min": 0})
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = field(default=0.5, metadata={"min": 0, "max": 1})
+
+
+@dataclass
+class PixelLossConfig:
+    type: Literal["l1", "l2", "charbonnier"] = "l1"
+    weight: float = field(default=1.0, metadata={"min": 0})
+    eps: float = field(default=1e-3, metadata={"min": 0})  # Charbonnier's epsilon
+
+
+@dataclass
+class PerceptualConfig:
+    weight: float = field(default=0.0, metadata={"min": 0})
+    network: Literal["vgg16", "vgg19"] = "vgg16"
+    layers: dict[str, float] = field(default_factory=lambda: {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_3": 1.0,
+                                                               "conv4_3": 1.0, "conv5_3": 1.0})
+    style_weight: float = field(default=0.0, metadata={"min": 0})
+    criterion: Literal["l1", "l2"] = "l1"
+    weights_file: Optional[str] = None  # VGG weights; default: the weights folder
+
+
+@dataclass
+class GanConfig:
+    weight: float = field(default=0.0, metadata={"min": 0})
+    type: Literal["vanilla", "lsgan", "hinge"] = "vanilla"
+    relativistic: bool = False  # relativistic average GAN (ESRGAN)
+    discriminator: Literal["unet", "patchgan"] = "unet"
+    d_options: dict = field(default_factory=dict)
+    optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=1e-4))
+    real: Literal["plain", "target"] = "plain"  # Real-ESRGAN: the discriminator sees the un-sharpened HR
+
+
+@dataclass
+class DistillConfig:
+    """Knowledge distillation from a teacher (a zoo name with a .safetensors, or a lightsr file)."""
+
+    teacher: Optional[str] = None
+    output_weight: float = field(default=1.0, metadata={"min": 0})
+    feature_weight: float = field(default=0.0, metadata={"min": 0})
+    student_layers: list[str] = field(default_factory=list)  # module paths, e.g. "IMDB3"
+    teacher_layers: list[str] = field(default_factory=list)
+
+    def validate(self, path):
+        if len(self.student_layers) != len(self.teacher_layers):
+            raise ConfigError(f"{path}.teacher_layers", "needs one teacher layer per student layer")
+        if self.feature_weight > 0 and not self.student_layers:
+            raise ConfigError(f"{path}.student_layers", "feature distillation needs layers to match")
+
+
+@dataclass
+class TrainConfig:
+    total_steps: int = field(default=1000, metadata={"min": 1})
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    pixel: PixelLossConfig = field(default_factory=PixelLossConfig)
+    perceptual: PerceptualConfig = field(default_factory=PerceptualConfig)
+    gan: GanConfig = field(default_factory=GanConfig)
+    tv_weight: float = field(default=0.0, metadata={"min": 0})
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    ema: Optional[float] = field(default=None, metadata={"min": 0, "max": 1})
+    amp: Optional[Literal["bf16", "fp16"]] = None
+    grad_clip: float = field(default=0.0, metadata={"min": 0})
+    nan_guard: int = field(default=3, metadata={"min": 1})  # consecutive non-finite losses before rolling back
+
+
+@dataclass
+class Config:
+    name: str
+    scale: int = field(default=4, metadata={"min": 1})
+    seed: int = field(default=0, metadata={"min": 0})
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    model: ModelConfig = None
+    data: DataConfig = field(default_factory=DataConfig)
+    val: ValConfig = field(default_factory=ValConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    checkpoint_every: int = field(default=500, metadata={"min": 1})
+    keep_checkpoints: int = field(default=2, metadata={"min": 1})
+    log_every: int = field(default=50, metadata={"min": 1})
+    tensorboard: bool = True
+    output_root: str = "runs"
+
+    def validate(self, path):
+        if self.model is None:
+            raise ConfigError("model", "required: {name: <zoo model>, options: {...}}")
+        from lightsr.models import model_info
+
+        try:
+            info = model_info(self.model.name)
+        except ConfigError as e:
+            raise ConfigError("model.name", e.detail) from None
+        if self.scale not in info.scales:
+            raise ConfigError("scale", f"{info.name} is defined for scale {', '.join(map(str, info.scales))}")
+        if self.data.patch % self.scale:
+            raise ConfigError("data.patch", f"must be a multiple of the scale {self.scale}")
+        if self.data.type == "paired" and not self.data.lr:
+            raise ConfigError("data.lr", "paired data needs an LR folder")
+        if self.val.type != "none" and self.val.crop % self.scale:
+            raise ConfigError("val.crop", f"must be a multiple of the scale {self.scale}")
+        if self.train.amp == "fp16" and self.device == "cpu":
+            raise ConfigError("train.amp", "fp16 needs CUDA; use bf16 on the CPU")
+
+
+def load_config(path, overrides=()):
+    """A validated Config from a YAML file and ``a.b=c`` overrides."""
+    data = load_yaml(path) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "a training config must be a mapping")
+    return from_dict(Config, apply_overrides(data, overrides))

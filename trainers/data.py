@@ -1,0 +1,129 @@
+"""Training and validation data for the trainer.
+
+The training stream is a counter-based sequence: position p of the (endless) stream is item
+``perm_e[p % n]`` of epoch ``e = p // n``, with ``perm_e`` drawn from (seed, e); step s takes
+positions [s B, (s + 1) B) and DDP rank r takes every world-th of those. So a run resumed at
+step s, or split over any number of processes, sees exactly the same samples.
+"""
+
+import os
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from lightsr.errors import ConfigError
+from lightsr.images import list_images, read_image
+from lightsr.sample_data import photo_paths
+
+PERMUTATION_STREAM = 2
+
+
+def hr_paths(source, exclude=(), include=()):
+    """HR image files of a folder, or of the embedded photos; names in ``exclude`` are left out."""
+    paths = photo_paths() if source == "embedded" else list_images(source)
+    names = {os.path.basename(p) for p in paths}
+    for n in list(exclude) + list(include):
+        if n not in names:
+            raise ConfigError("data", f"{n!r} is not among the images of {source}")
+    paths = [p for p in paths if os.path.basename(p) not in set(exclude)]
+    if include:
+        paths = [p for p in paths if os.path.basename(p) in set(include)]
+    if not paths:
+        raise ConfigError("data.hr", f"no images in {source}")
+    return paths
+
+
+class StreamBatchSampler(Sampler):
+    """Endless batches of (epoch, index) keys from ``start_step`` on, for this rank."""
+
+    def __init__(self, n, global_batch, seed, start_step=0, rank=0, world=1):
+        if global_batch % world:
+            raise ConfigError("data.batch", f"the global batch {global_batch} must be divisible by the {world} processes")
+        self.n, self.batch, self.seed = n, global_batch, seed
+        self.step, self.rank, self.world = start_step, rank, world
+        self._perms = {}
+
+    def _perm(self, epoch):
+        if epoch not in self._perms:
+            if len(self._perms) > 4:
+                self._perms.clear()
+            self._perms[epoch] = np.random.default_rng([self.seed, epoch, PERMUTATION_STREAM]).permutation(self.n)
+        return self._perms[epoch]
+
+    def keys(self, step):
+        """The whole global batch of ``step`` (every rank's share)."""
+        out = []
+        for p in range(step * self.batch, (step + 1) * self.batch):
+            epoch = p // self.n
+            out.append((epoch, int(self._perm(epoch)[p % self.n])))
+        return out
+
+    def __iter__(self):
+        while True:
+            yield self.keys(self.step)[self.rank::self.world]
+            self.step += 1
+
+
+def collate_pairs(items):
+    out = {"lr": torch.stack([it["lr"] for it in items]), "hr": torch.stack([it["hr"] for it in items])}
+    out["hr_plain"] = torch.stack([it.get("hr_plain", it["hr"]) for it in items])
+    return out
+
+
+def train_dataset(cfg):
+    """The training Dataset of a Config (degraded on the fly, or paired folders)."""
+    d = cfg.data
+    if d.type == "paired":
+        from lightsr.degrade.datasets import PairedFolders
+
+        return PairedFolders(d.lr, d.hr, cfg.scale, patch_size=d.patch, seed=cfg.seed, augment=d.augment)
+    from lightsr.degrade.datasets import DegradedPatches
+    from lightsr.degrade.presets import load_pipeline
+
+    pipeline = load_pipeline(d.pipeline, scale=cfg.scale)
+    return DegradedPatches(hr_paths(d.hr, d.exclude), pipeline, patch_size=d.patch, seed=cfg.seed,
+                           samples_per_image=d.samples_per_image, augment=d.augment, cache_images=True)
+
+
+def train_loader(cfg, start_step, rank=0, world=1):
+    ds = train_dataset(cfg)
+    sampler = StreamBatchSampler(len(ds), cfg.data.batch, cfg.seed, start_step, rank, world)
+    loader = DataLoader(ds, batch_sampler=sampler, num_workers=cfg.data.workers, collate_fn=collate_pairs,
+                        persistent_workers=cfg.data.workers > 0, prefetch_factor=4 if cfg.data.workers else None)
+    return ds, sampler, loader
+
+
+def _centre(img, size, scale):
+    if size <= 0:
+        h, w = img.shape[:2]
+        return img[: h - h % scale, : w - w % scale]
+    h, w = img.shape[:2]
+    s = min(size, h - h % scale, w - w % scale)
+    top, left = (h - s) // 2, (w - s) // 2
+    return img[top:top + s, left:left + s]
+
+
+def validation_pairs(cfg):
+    """[(name, lr, hr)] float RGB arrays: fixed pairs made once from ``val.seed`` (degraded) or read (paired)."""
+    v = cfg.val
+    if v.type == "none":
+        return []
+    if v.type == "paired":
+        from lightsr.degrade.datasets import PairedFolders
+
+        ds = PairedFolders(v.lr, v.hr, cfg.scale)
+        out = []
+        for i in range(min(v.count, len(ds))):
+            item = ds[i]
+            out.append((item["name"], item["lr"].numpy().transpose(1, 2, 0), item["hr"].numpy().transpose(1, 2, 0)))
+        return out
+    from lightsr.degrade.presets import load_pipeline
+
+    pipeline = load_pipeline(v.pipeline, scale=cfg.scale)
+    out = []
+    for i, path in enumerate(hr_paths(v.hr, include=v.include)[: v.count]):
+        hr = np.ascontiguousarray(_centre(read_image(path)[0], v.crop, cfg.scale))
+        lr, _ = pipeline(hr, seed=v.seed, index=i)
+        out.append((os.path.splitext(os.path.basename(path))[0], lr, hr))
+    return out
