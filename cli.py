@@ -5,7 +5,8 @@ import os
 import sys
 
 from lightsr import __version__
-from lightsr.commands.degrade import cmd_degrade, cmd_demo, cmd_inspect, cmd_presets
+from lightsr.commands.degrade import cmd_degrade, cmd_inspect, cmd_presets
+from lightsr.commands.demo import cmd_demo
 from lightsr.commands.evaluate import cmd_bench_models, cmd_eval
 from lightsr.commands.models import cmd_export, cmd_models, cmd_upscale
 from lightsr.commands.train import cmd_train
@@ -116,12 +117,15 @@ def build_parser():
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=cmd_bench_models)
 
-    p = sub.add_parser("demo", help="the main job on the embedded photos: a degraded dataset and its inspection sheet")
+    p = sub.add_parser("demo", help="the main job on the embedded photos: degrade, train, upscale, evaluate, report")
     p.add_argument("--out", default="lightsr-demo")
-    p.add_argument("--preset", default="realesrgan")
+    p.add_argument("--preset", default="realesrgan", help="degradation of the generated dataset")
+    p.add_argument("--steps", type=int, default=3000, help="training steps (the recipe's own count is 12000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--per-image", type=int, default=4)
+    p.add_argument("--faces", type=int, default=12, help="real LR faces to upscale and evaluate")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--weights-dir", help="folder of metric weight files")
     p.add_argument("--no-debian", action="store_true", help="only scikit-image's photos")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)

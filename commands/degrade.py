@@ -1,7 +1,5 @@
 """``lightsr degrade``, ``presets``, ``inspect`` and ``demo``."""
 
-import os
-import shutil
 import sys
 import time
 
@@ -97,27 +95,3 @@ def cmd_inspect(args):
     sheet = make_sheet(args.config or args.preset, args.input, args.output, args.samples, args.seed, args.scale, args.patch)
     print(f"{args.output}: {sheet.shape[1]}x{sheet.shape[0]} inspection sheet, {args.samples} samples")
     return 0
-
-
-def cmd_demo(args):
-    """The main job on the embedded photos (no download): degrade them into a dataset and inspect it."""
-    from lightsr.degrade.generate import DegradeJob
-    from lightsr.sample_data import photo_paths
-
-    out = args.out
-    photos = photo_paths(include_debian=not args.no_debian)
-    src = os.path.join(out, "photos")
-    os.makedirs(src, exist_ok=True)
-    for p in photos:
-        dst = os.path.join(src, os.path.basename(p))
-        if not os.path.exists(dst):
-            shutil.copyfile(p, dst + ".part")
-            os.replace(dst + ".part", dst)
-    print(f"{len(photos)} embedded photos in {src}")
-    job = DegradeJob(input_dir=src, output_dir=os.path.join(out, "dataset"), pipeline=args.preset, scale=4,
-                     seed=args.seed, patch=256, per_image=args.per_image, workers=args.workers)
-    summary = run_degrade_job(job, quiet=args.quiet)
-    sheet_path = os.path.join(out, "inspect.png")
-    make_sheet(args.preset, photos[0], sheet_path, samples=6, seed=args.seed)
-    print(f"inspection sheet: {sheet_path}")
-    return 1 if summary.failed else 0

@@ -112,7 +112,7 @@ def cmd_eval(args):
                  f"lrc = PSNR between the SR output degraded back ({'given kernel' if kernel is not None else 'MATLAB bicubic'}) "
                  f"and its LR input"]
         crops = report_crops(methods, args.ref, args.lr, args.scale, args.crops) if args.crops else ()
-        page = build_report(args.title, methods, ev.metrics, ev.higher_is_better, crops, notes)
+        page = build_report(args.title, [{"methods": methods, "metrics": ev.metrics, "crops": crops}], ev.higher_is_better, notes)
         atomic_write_text(args.report, page)
         print(f"report: {args.report}", file=sys.stderr)  # stdout holds only the results (csv/json stay parseable)
     return 1 if any(m.errors for m in methods) else 0

@@ -133,12 +133,25 @@ def svg_scatter(points, xlabel, ylabel, width=420, height=260, log_x=True):
 # ---------------------------------------------------------------- the page
 
 
-def build_report(title, methods, metrics, higher_is_better, crops=(), notes=()):
-    """HTML for ``methods`` (MethodResult list): summary, plots, crops, per-image values, problems."""
+def build_report(title, sections, higher_is_better, notes=()):
+    """HTML page; each section is a dict with ``title``, ``methods`` (MethodResult list),
+    ``metrics`` and optional ``crops`` [(image, [(label, array)])] and ``notes``."""
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
            f"<style>{CSS}</style><script>{SCRIPT}</script></head><body>", f"<h1>{html.escape(title)}</h1>"]
     for n in notes:
         out.append(f"<p class='note'>{html.escape(n)}</p>")
+    for section in sections:
+        if section.get("title"):
+            out.append(f"<h1 style='margin-top:40px'>{html.escape(section['title'])}</h1>")
+        for n in section.get("notes", ()):
+            out.append(f"<p class='note'>{html.escape(n)}</p>")
+        out.extend(_section(section["methods"], section["metrics"], higher_is_better, section.get("crops", ())))
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def _section(methods, metrics, higher_is_better, crops):
+    out = []
     arrows = {m: "↑" if higher_is_better(m) else "↓" for m in metrics}
     out.append("<h2>Summary (mean over images)</h2><table><tr><th>method</th><th>images</th>"
                + "".join(f"<th>{html.escape(m)} {arrows[m]}</th>" for m in metrics) + "<th>params</th></tr>")
@@ -157,7 +170,7 @@ def build_report(title, methods, metrics, higher_is_better, crops=(), notes=()):
 
     plots = [svg_strip(m, {r.name: [row.get(m) for row in r.rows] for r in methods}, arrow=arrows[m]) for m in metrics]
     with_params = [r for r in methods if r.info.get("params")]
-    if with_params:
+    if len(with_params) > 1:  # a trade-off needs at least two points
         for m in metrics:
             if any(r.mean(m) is not None for r in with_params):
                 plots.append(svg_scatter([(r.name, r.info["params"], r.mean(m)) for r in with_params], "parameters", m))
@@ -182,5 +195,4 @@ def build_report(title, methods, metrics, higher_is_better, crops=(), notes=()):
         out.append("</table>")
         for e in r.errors:
             out.append(f"<p class='err'>{html.escape(e)}</p>")
-    out.append("</body></html>")
-    return "\n".join(out)
+    return out

@@ -233,3 +233,18 @@ def test_every_recipe_validates():
     assert len(recipes) >= 6
     for path in recipes:
         load_config(path)
+
+
+def test_a_blind_model_from_the_realesrgan_recipe_upscales(hr_dir, tmp_path):
+    root = os.path.join(os.path.dirname(__file__), "..", "configs")
+    cfg = load_config(os.path.join(root, "x4_realesrgan_stage1_cpu.yml"),
+                      [f"data.hr={hr_dir}", "data.exclude=[]", "data.patch=32", "data.batch=4", "val.type=none",
+                       "train.total_steps=3", f"output_root={tmp_path}", "tensorboard=false"])
+    run(cfg, tmp_path / "blind")
+    out = tmp_path / "up"
+    res = subprocess.run([sys.executable, "-m", "lightsr", "upscale", "--model", str(tmp_path / "blind" / "model.safetensors"),
+                          "--input", str(hr_dir / "im0.png"), "--output", str(out), "--quiet"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    from lightsr.images import read_image
+
+    assert read_image(out / "im0.png")[0].shape == (480, 560, 3)
