@@ -283,7 +283,8 @@ def test_tiled_upscale_equals_whole_image(tmp_path, images):
     assert whole.returncode == tiled.returncode == 0
     a, _, _ = read_image_with_alpha(str(tmp_path / "a" / "deep.png"))
     b, _, _ = read_image_with_alpha(str(tmp_path / "b" / "deep.png"))
-    assert np.abs(a - b).max() <= 1 / 65535 + 1e-9
+    # the same 16-bit output, up to a rounding of float noise at a level boundary (one level)
+    assert np.abs(np.rint(a * 65535) - np.rint(b * 65535)).max() <= 1
 
 
 def test_upscale_needs_trained_weights():
