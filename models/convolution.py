@@ -1,5 +1,6 @@
 """Plain convolutional networks on the Y channel: FSRCNN and ESPCN."""
 
+import torch
 from torch import nn
 
 from lightsr.models.registry import Published, register_model
@@ -70,3 +71,166 @@ class ESPCN(nn.Module):
 )
 def espcn(scale, **options):
     return ESPCN(scale, **options)
+
+
+# ---------------------------------------------------------------- SRCNN
+
+
+class SRCNN(nn.Module):
+    """Patch extraction (f1 x f1, n1), non-linear mapping (f2 x f2, n2), reconstruction (f3 x f3) on the
+    MATLAB-bicubic pre-upsampled Y channel; 'same' padding (the authors' test code filters at full size)."""
+
+    def __init__(self, scale=3, f=(9, 1, 5), n=(64, 32), in_ch=1):
+        super().__init__()
+        from lightsr.models.blocks import MatlabBicubicUp
+
+        self.upsample = MatlabBicubicUp(scale, in_ch)
+        self.conv1 = nn.Conv2d(in_ch, n[0], f[0], padding=f[0] // 2)
+        self.conv2 = nn.Conv2d(n[0], n[1], f[1], padding=f[1] // 2)
+        self.conv3 = nn.Conv2d(n[1], in_ch, f[2], padding=f[2] // 2)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        return self.conv3(self.relu(self.conv2(self.relu(self.conv1(self.upsample(x))))))
+
+
+@register_model(
+    "srcnn", family="convolution", paper="Image Super-Resolution Using Deep Convolutional Networks (Dong et al., ECCV 2014 / "
+    "TPAMI 2016), 9-1-5", year=2014, color="y", scales=(2, 3, 4), counted="weights",
+    published={s: Published(8_032, None, {}, "SRCNN paper (9-1-5: 8,032 weights)", verified=False) for s in (2, 3, 4)},
+    notes="the 9-1-5 network of the ECCV paper; f=(9, 5, 5) gives the TPAMI model the comparison tables call SRCNN "
+          "(57,184 weights, 52.7G MACs at 720p)",
+)
+def srcnn(scale, **options):
+    return SRCNN(scale, **options)
+
+
+# ---------------------------------------------------------------- GhostSR
+
+
+class GhostConv(nn.Module):
+    """GhostSR's ghost module: half the output channels from a conv (the intrinsic features), the other
+    half a one-pixel shift of them, in one direction per layer learned among the 9 neighbours.
+
+    The direction is a 3x3 weight; training picks it with a straight-through Gumbel-softmax (noise
+    scaled by ``tau``), inference uses argmax |w| (a fixed one-hot depthwise kernel: no arithmetic).
+    """
+
+    def __init__(self, in_ch, out_ch, kernel=3, bias=True):
+        super().__init__()
+        self.intrinsic = -(-out_ch // 2)
+        self.ghost = out_ch - self.intrinsic
+        self.primary = nn.Conv2d(in_ch, self.intrinsic, kernel, padding=kernel // 2, bias=bias)
+        self.shift = nn.Parameter(torch.randn(1, 1, 3, 3) * 0.1)
+        self.tau = 1.0
+
+    def _direction(self):
+        w = self.shift.abs().flatten()
+        if self.training:
+            gumbel = -torch.log(-torch.log(torch.rand_like(w).clamp_min(1e-10)).clamp_min(1e-10))
+            w = w + gumbel * self.tau
+        hard = torch.zeros_like(w).scatter_(0, w.argmax().view(1), 1.0)
+        soft = self.shift.abs().flatten()
+        return (hard - soft.detach() + soft).view(1, 1, 3, 3) if self.training else hard.view(1, 1, 3, 3)
+
+    def forward(self, x):
+        y = self.primary(x)
+        kernel = self._direction().expand(self.ghost, 1, 3, 3)
+        return torch.cat([y, nn.functional.conv2d(y[:, : self.ghost], kernel, padding=1, groups=self.ghost)], dim=1)
+
+
+def ghost_imdn(scale=4, nf=64, num_modules=6):
+    """IMDN with GhostSR's ghost modules in place of the 3x3 convs of its blocks (c1-c4) and LR_conv."""
+    from lightsr.models.distillation import IMDN
+
+    model = IMDN(scale, nf, num_modules)
+    for i in range(num_modules):
+        block = getattr(model, f"IMDB{i + 1}")
+        for name in ("c1", "c2", "c3", "c4"):
+            conv = getattr(block, name)
+            setattr(block, name, GhostConv(conv.in_channels, conv.out_channels))
+    model.LR_conv = GhostConv(nf, nf)
+    return model
+
+
+@register_model(
+    "ghostsr_imdn", family="convolution", paper="GhostSR: Learning Ghost Features for Efficient Image Super-Resolution (Nie et al., "
+    "TMLR 2022), applied to IMDN", year=2022, color="rgb", scales=(2, 3, 4),
+    faithful="partial: GhostSR is a plug-in for existing backbones; its official code covers EDSR only (the 3x3 convs of the "
+             "residual blocks become ghost modules, -46% parameters at x2). Which IMDN convs the paper replaced is not in the "
+             "released code; here c1-c4 of every block and LR_conv (the same recipe). No published figures are claimed",
+)
+def ghostsr_imdn(scale, **options):
+    return ghost_imdn(scale, **options)
+
+
+# ---------------------------------------------------------------- SPBP (sub-pixel back-projection)
+
+
+class SubPixelBackProjection(nn.Module):
+    """G groups of up-projection (3x3 conv to nf s^2 + pixel shuffle + PReLU shared by all groups) and
+    down-projection (stride-s 3x3 conv, no activation), densely fed through 1x1 transition convs."""
+
+    def __init__(self, nf, groups, scale):
+        super().__init__()
+        self.up = nn.ModuleList([nn.Conv2d(nf, nf * scale * scale, 3, padding=1) for _ in range(groups)])
+        self.down = nn.ModuleList([nn.Conv2d(nf, nf, 3, stride=scale, padding=1) for _ in range(groups)])
+        self.up_tran = nn.ModuleList([nn.Conv2d((g + 1) * nf, nf, 1) for g in range(1, groups)])
+        self.down_tran = nn.ModuleList([nn.Conv2d((g + 1) * nf, nf, 1) for g in range(1, groups)])
+        self.prelu = nn.PReLU(1, init=0.2)
+        self.compress = nn.Conv2d(groups * nf, nf, 1)
+        self.shuffle = nn.PixelShuffle(scale)
+
+    def forward(self, x):
+        low, high = [x], []
+        for g in range(len(self.up)):
+            h = torch.cat(low, dim=1)
+            h = self.up_tran[g - 1](h) if g else h
+            high.append(self.prelu(self.shuffle(self.up[g](h))))
+            d = torch.cat(high, dim=1)
+            d = self.down_tran[g - 1](d) if g else d
+            low.append(self.down[g](d))
+        return self.compress(torch.cat(low[1:], dim=1))
+
+
+class SPBP(nn.Module):
+    """SPBP (Banerjee et al., IMVIP 2020): DBPN-style back-projection with sub-pixel up-projections,
+    post-upsampling and a global bicubic skip; single-parameter PReLUs; trained mean shifts."""
+
+    def __init__(self, scale=2, nf=16, groups=10):
+        super().__init__()
+        self.scale = scale
+        mean = torch.tensor([0.4488, 0.4371, 0.4040])
+        self.sub_mean, self.add_mean = nn.Conv2d(3, 3, 1), nn.Conv2d(3, 3, 1)
+        with torch.no_grad():
+            for conv, sign in ((self.sub_mean, -1), (self.add_mean, 1)):
+                conv.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
+                conv.bias.copy_(sign * mean)
+        self.conv_in = nn.Conv2d(3, 4 * nf, 3, padding=1)
+        self.feat_in = nn.Conv2d(4 * nf, nf, 1)
+        self.prelu1, self.prelu2, self.prelu3 = (nn.PReLU(1, init=0.2) for _ in range(3))
+        self.bp = SubPixelBackProjection(nf, groups, scale)
+        self.conv4 = nn.Conv2d(nf, nf * scale * scale, 3, padding=1)
+        self.prelu4 = nn.PReLU(1, init=0.2)
+        self.conv_out = nn.Conv2d(nf, 3, 3, padding=1)
+
+    def forward(self, x):
+        x = self.sub_mean(x)
+        skip = nn.functional.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
+        h = self.prelu2(self.feat_in(self.prelu1(self.conv_in(x))))
+        h = self.prelu3(self.bp(h))
+        h = self.prelu4(nn.functional.pixel_shuffle(self.conv4(h), self.scale))
+        return self.add_mean(self.conv_out(h) + skip)
+
+
+for _name, _nf, _g in (("spbp_s", 16, 1), ("spbp_m", 16, 10), ("spbp_l", 32, 10)):
+    register_model(
+        _name, family="convolution", paper="Sub-Pixel Back-Projection Network For Lightweight Single Image Super-Resolution "
+        "(Banerjee et al., IMVIP 2020)", year=2020, color="rgb", scales=(2, 3, 4), defaults={"nf": _nf, "groups": _g},
+        published={2: Published({"spbp_s": 24_448, "spbp_m": 159_088, "spbp_l": 629_440}[_name], None,
+                                {"Set5": (38.05, 0.9606), "Set14": (33.62, 0.9178), "B100": (32.21, 0.9001),
+                                 "Urban100": (32.07, 0.9277)} if _name == "spbp_l" else {},
+                                "the authors' released x2 checkpoints (parameter counts); SPBP-L+ (self-ensemble) via "
+                                "Papers with Code", verified=False)},
+        notes="the authors release x2 only; x3/x4 follow the same structure (a stride-s down-projection)",
+    )(lambda scale, **options: SPBP(scale, **options))
