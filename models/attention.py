@@ -409,3 +409,194 @@ class ESRT(nn.Module):
 )
 def esrt(scale, **options):
     return ESRT(scale, **options)
+
+
+# ---------------------------------------------------------------- MCAN (macn3388/MCAN names)
+
+
+class _FastSigmoid(nn.Module):
+    """MCAN-FAST's gate x / (|x| + 1): no exponential, cheaper on mobile NPUs."""
+
+    def forward(self, x):
+        return x / (x.abs() + 1)
+
+
+class _MCANChannelAttention(nn.Module):
+    def __init__(self, nf, reduction, fast=False):
+        super().__init__()
+        self.body = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(nf, nf // reduction, 1), nn.ReLU(inplace=True),
+                                  nn.Conv2d(nf // reduction, nf, 1), _FastSigmoid() if fast else nn.Sigmoid())
+
+    def forward(self, x):
+        return x * self.body(x)
+
+
+class _CAResidualBlock(nn.Module):
+    """conv 3x3 -> ReLU -> conv 3x3 -> channel attention, added to the input, then ReLU."""
+
+    def __init__(self, nf, reduction, groups=1, fast=False):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(nf, nf, 3, padding=1, groups=groups), nn.ReLU(inplace=True),
+                                  nn.Conv2d(nf, nf, 3, padding=1, groups=groups), _MCANChannelAttention(nf, reduction, fast))
+
+    def forward(self, x):
+        return F.relu(self.body(x) + x)
+
+
+class _Fuse(nn.Module):
+    """A 1x1 conv with ReLU joining concatenated features."""
+
+    def __init__(self, in_ch, out_ch):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1), nn.ReLU(inplace=True))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+class _MatrixBlock(nn.Module):
+    """Three CA residual blocks, densely fused: each 1x1 fusion sees the block's entry, every
+    earlier output, and (after the first block of a row) the matching output of the previous block.
+
+    Every non-first block holds both entry fusions, c0 (previous outputs 3 and 1) and c0_fix (with
+    the parallel input from the row above) though it uses one: the released checkpoints, and the
+    published parameter counts, include both."""
+
+    def __init__(self, nf, first, reduction, groups, fast):
+        super().__init__()
+        self.first = first
+        self.b1, self.b2, self.b3 = (_CAResidualBlock(nf, reduction, groups, fast) for _ in range(3))
+        if first:
+            self.c1, self.c2, self.c3 = _Fuse(2 * nf, nf), _Fuse(3 * nf, nf), _Fuse(4 * nf, nf)
+        else:
+            self.c0, self.c0_fix = _Fuse(2 * nf, nf), _Fuse(3 * nf, nf)
+            self.c1, self.c2, self.c3 = _Fuse(3 * nf, nf), _Fuse(4 * nf, nf), _Fuse(4 * nf, nf)
+
+    def forward(self, x, parallel=None):
+        if self.first:
+            o0, extra = x, (None, None)
+        else:
+            o0 = self.c0(torch.cat([x[2], x[0]], 1)) if parallel is None else self.c0_fix(torch.cat([x[2], x[0], parallel], 1))
+            extra = (x[1], x[2])
+        b1 = self.b1(o0)
+        o1 = self.c1(torch.cat([o0, b1] + ([extra[0]] if extra[0] is not None else []), 1))
+        b2 = self.b2(o1)
+        o2 = self.c2(torch.cat([o0, b1, b2] + ([extra[1]] if extra[1] is not None else []), 1))
+        b3 = self.b3(o2)
+        return [o1, o2, self.c3(torch.cat([o0, b1, b2, b3], 1))]
+
+
+class _MatrixRow(nn.Module):
+    """Three matrix blocks in a row; rows after the first start from a fusion of the previous row's
+    last and first outputs and hand its middle and last outputs to their 2nd and 3rd blocks."""
+
+    def __init__(self, nf, first, reduction, groups, fast):
+        super().__init__()
+        self.first = first
+        self.cell1 = _MatrixBlock(nf, True, reduction, groups, fast)
+        self.cell2 = _MatrixBlock(nf, False, reduction, groups, fast)
+        self.cell3 = _MatrixBlock(nf, False, reduction, groups, fast)
+        if not first:
+            self.c0 = _Fuse(2 * nf, nf)
+
+    def forward(self, x):
+        if self.first:
+            l1 = self.cell1(x)
+            l2 = self.cell2(l1)
+            l3 = self.cell3(l2)
+        else:
+            l1 = self.cell1(self.c0(torch.cat([x[2], x[0]], 1)))
+            l2 = self.cell2(l1, x[1])
+            l3 = self.cell3(l2, x[2])
+        return [l1[2], l2[2], l3[2]]
+
+
+class _MCANUpsample(nn.Module):
+    def __init__(self, nf, last, scale):
+        super().__init__()
+        if scale == 3:
+            layers = [nn.Conv2d(nf, last // 4 * 9, 3, padding=1), nn.ReLU(inplace=True), nn.PixelShuffle(3)]
+        else:
+            layers = []
+            for i in range({2: 1, 4: 2}[scale]):
+                layers += [nn.Conv2d(nf if i == 0 else last // 4, last, 3, padding=1), nn.ReLU(inplace=True), nn.PixelShuffle(2)]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.body(x)
+
+
+class _MCANMultiUpsample(nn.Module):
+    def __init__(self, nf, last, scales):
+        super().__init__()
+        for s in scales:
+            setattr(self, f"up{s}", _MCANUpsample(nf, last, s))
+
+    def forward(self, x, scale):
+        return getattr(self, f"up{scale}")(x)
+
+
+class MCAN(nn.Module):
+    """MCAN, the matrixed channel attention network (Ma et al. 2019): a 3 x 3 matrix of blocks of
+    three CA residual blocks with dense 1x1 fusions within and between blocks and rows, a long skip,
+    a sub-pixel upsampler and a bilinear global skip; RGB with the DIV2K mean shifted.
+
+    ``multi_scale=True`` (the released models) holds the x2, x3 and x4 upsamplers on one body;
+    ``scale`` picks the one used.
+    """
+
+    def __init__(self, scale=4, first=64, nf=32, last=256, reduction=8, groups=1, fast=False, multi_scale=True):
+        super().__init__()
+        from lightsr.models.residual import MeanShift
+
+        mean = (0.4488, 0.4371, 0.4040)
+        self.scale = scale
+        self.sub_mean, self.add_mean = MeanShift(mean, -1), MeanShift(mean, 1)
+        self.entry = nn.Conv2d(3, first, 3, padding=1)
+        self.entry_shrink = nn.Conv2d(first, nf, 3, padding=1)
+        self.cell1 = _MatrixRow(nf, True, reduction, groups, fast)
+        self.cell2 = _MatrixRow(nf, False, reduction, groups, fast)
+        self.cell3 = _MatrixRow(nf, False, reduction, groups, fast)
+        self.fusion = nn.Conv2d(3 * nf, 3 * nf, 3, padding=1, bias=False)
+        self.shrink = nn.Conv2d(3 * nf, nf, 3, padding=1, bias=False)
+        self.upsample = _MCANMultiUpsample(nf, last, (2, 3, 4) if multi_scale else (scale,))
+        self.exit = nn.Conv2d(last // 4, 3, 3, padding=1, bias=False)
+
+    def forward(self, x):
+        x = self.sub_mean(x)
+        skip = F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
+        long = self.entry_shrink(self.entry(x))
+        r1 = self.cell1(long)
+        r2 = self.cell2(r1)
+        r3 = self.cell3(r2)
+        h = self.shrink(self.fusion(torch.cat([r1[2], r2[2], r3[2]], 1))) + long
+        return self.add_mean(self.exit(self.upsample(h, self.scale)) + skip)
+
+
+MCAN_SOURCE = ("macn3388/MCAN (the authors' code, which the paper links): counts of the multi-scale models; for M/S/T "
+               "equal to the element counts of the released checkpoints. The paper's table could not be read")
+MCAN_VARIANTS = {  # first, nf, last, reduction, groups, fast; the multi-scale parameter count
+    "mcan": ((64, 32, 256, 8, 1, False), 1_233_356),
+    "mcan_fast": ((64, 32, 256, 8, 1, True), 1_233_356),
+    "mcan_m": ((64, 24, 128, 8, 1, False), 593_737),
+    "mcan_s": ((32, 16, 64, 8, 1, False), 242_982),
+    "mcan_t": ((16, 8, 24, 4, 4, False), 35_246),
+}
+
+
+def _register_mcan(name, options, params):
+    keys = ("first", "nf", "last", "reduction", "groups", "fast")
+    register_model(
+        name, family="attention", paper="A Matrix-in-matrix Neural Network for Image Super Resolution (MCAN, Ma et al., "
+        "arXiv 1903.07949)" + (", FAST: softsign gates" if options[5] else ""), year=2019, color="rgb", scales=(2, 3, 4),
+        defaults=dict(zip(keys, options)),
+        published={s: Published(params, None, {}, MCAN_SOURCE, verified=False) for s in (2, 3, 4)},
+        notes="one multi-scale network serves x2/x3/x4 (the released checkpoints hold all three upsamplers); the "
+              "authors' MCAN-M/S/T .pth load as they are (load_official) and give their code's output exactly (checked "
+              "once, by hand: the files are not shipped); our counts add the 24 frozen mean-shift weights. The PSNR "
+              "tables were not reachable, so no scores are claimed; the authors' evaluation crops 20 pixels, not the scale",
+    )(lambda scale, **o: MCAN(scale, **o))
+
+
+for _name, (_options, _params) in MCAN_VARIANTS.items():
+    _register_mcan(_name, _options, _params)

@@ -227,10 +227,9 @@ for _name, _nf, _g in (("spbp_s", 16, 1), ("spbp_m", 16, 10), ("spbp_l", 32, 10)
     register_model(
         _name, family="convolution", paper="Sub-Pixel Back-Projection Network For Lightweight Single Image Super-Resolution "
         "(Banerjee et al., IMVIP 2020)", year=2020, color="rgb", scales=(2, 3, 4), defaults={"nf": _nf, "groups": _g},
-        published={2: Published({"spbp_s": 24_448, "spbp_m": 159_088, "spbp_l": 629_440}[_name], None,
-                                {"Set5": (38.05, 0.9606), "Set14": (33.62, 0.9178), "B100": (32.21, 0.9001),
-                                 "Urban100": (32.07, 0.9277)} if _name == "spbp_l" else {},
-                                "the authors' released x2 checkpoints (parameter counts); SPBP-L+ (self-ensemble) via "
-                                "Papers with Code", verified=False)},
-        notes="the authors release x2 only; x3/x4 follow the same structure (a stride-s down-projection)",
+        published={2: Published({"spbp_s": 24_448, "spbp_m": 159_088, "spbp_l": 629_440}[_name], None, {},
+                                "the authors' released x2 checkpoints (parameter counts)", verified=False)},
+        notes="the authors release x2 only; x3/x4 follow the same structure (a stride-s down-projection). The only "
+              "published x2 scores found are SPBP-L+ with self-ensemble (Set5 38.05/0.9606, Set14 33.62/0.9178, B100 "
+              "32.21/0.9001, Urban100 32.07/0.9277, via Papers with Code); they are not claimed for the plain model",
     )(lambda scale, **options: SPBP(scale, **options))

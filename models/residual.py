@@ -1,4 +1,5 @@
-"""Residual networks: LapSRN (Laplacian pyramid), CARN and CARN-M (cascading residual)."""
+"""Residual networks: VDSR (global residual), DRRN (recursive residual), LapSRN (Laplacian pyramid),
+CARN and CARN-M (cascading residual)."""
 
 import math
 
@@ -6,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lightsr.models.blocks import MatlabBicubicUp
 from lightsr.models.registry import Published, register_model
 
 SAFMN_TABLE = "SAFMN paper (Sun et al. ICCV 2023) comparison table"
@@ -228,3 +230,122 @@ def carn(scale, **options):
 )
 def carn_m(scale, **options):
     return CARN(scale, mobile=True, **options)
+
+
+# ---------------------------------------------------------------- VDSR
+
+
+class VDSR(nn.Module):
+    """20 3x3 convs (64 channels, ReLU between) predicting the residual of the MATLAB-bicubic
+    pre-upsampled Y channel; the layout of the authors' released model (biases included).
+
+    ``separable=True`` makes the inner convs depthwise 3x3 + pointwise 1x1: the student of Gao et
+    al.'s distillation (ACCV 2018), which keeps VDSR's depth and layout at ~1/8 of the parameters.
+    """
+
+    def __init__(self, scale=4, depth=20, nf=64, in_ch=1, separable=False):
+        super().__init__()
+        self.upsample = MatlabBicubicUp(scale, in_ch)
+        layers = [nn.Conv2d(in_ch, nf, 3, padding=1)]
+        for _ in range(depth - 2):
+            inner = (nn.Sequential(nn.Conv2d(nf, nf, 3, padding=1, groups=nf), nn.Conv2d(nf, nf, 1)) if separable
+                     else nn.Conv2d(nf, nf, 3, padding=1))
+            layers += [nn.ReLU(inplace=True), inner]
+        layers += [nn.ReLU(inplace=True), nn.Conv2d(nf, in_ch, 3, padding=1)]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x):
+        up = self.upsample(x)
+        return up + self.body(up)
+
+
+VDSR_SOURCES = "VDSR paper via the huangzehao/Super-Resolution.Benckmark table; Urban100 from later comparison tables"
+
+
+@register_model(
+    "vdsr", family="residual", paper="Accurate Image Super-Resolution Using Very Deep Convolutional Networks (Kim et al., "
+    "CVPR 2016)", year=2016, color="y", scales=(2, 3, 4),
+    published={
+        2: Published(665_921, 612.6e9, {"Set5": (37.53, 0.9587), "Set14": (33.03, 0.9124), "B100": (31.90, 0.8960),
+                                        "Urban100": (30.76, 0.9140)}, VDSR_SOURCES, verified=False),
+        3: Published(665_921, 612.6e9, {"Set5": (33.66, 0.9213), "Set14": (29.77, 0.8314), "B100": (28.82, 0.7976),
+                                        "Urban100": (27.14, 0.8279)}, VDSR_SOURCES, verified=False),
+        4: Published(665_921, 612.6e9, {"Set5": (31.35, 0.8838), "Set14": (28.01, 0.7674), "B100": (27.29, 0.7251),
+                                        "Urban100": (25.18, 0.7524), "Manga109": (28.83, 0.8870)}, VDSR_SOURCES,
+                     verified=False),
+    },
+    notes="one network serves every scale in the paper (trained on x2/x3/x4 mixed); 665,921 is the count of the "
+          "released VDSR_Official.mat (weights and biases), which the tables round to 665K/666K",
+)
+def vdsr(scale, **options):
+    return VDSR(scale, **options)
+
+
+# ---------------------------------------------------------------- DRRN
+
+
+class DRRN(nn.Module):
+    """B recursive blocks of U pre-activation residual units (BN -> ReLU -> conv, 128 channels) on the
+    MATLAB-bicubic pre-upsampled Y channel, as the official Caffe prototxt (DRRN_B1U9_20C128).
+
+    Within a block the two convs are shared by all U units but each unit keeps its own BatchNorms,
+    and every unit adds the block's entry features H0 (multi-path local residual), not its input.
+    """
+
+    def __init__(self, scale=4, blocks=1, units=25, nf=128, in_ch=1):
+        super().__init__()
+        self.units = units
+        self.upsample = MatlabBicubicUp(scale, in_ch)
+        self.entry_norm = nn.ModuleList([nn.BatchNorm2d(in_ch if b == 0 else nf) for b in range(blocks)])
+        self.entry_conv = nn.ModuleList([nn.Conv2d(in_ch if b == 0 else nf, nf, 3, padding=1) for b in range(blocks)])
+        self.conv_a = nn.ModuleList([nn.Conv2d(nf, nf, 3, padding=1) for _ in range(blocks)])
+        self.conv_b = nn.ModuleList([nn.Conv2d(nf, nf, 3, padding=1) for _ in range(blocks)])
+        self.norm_a = nn.ModuleList([nn.ModuleList([nn.BatchNorm2d(nf) for _ in range(units)]) for _ in range(blocks)])
+        self.norm_b = nn.ModuleList([nn.ModuleList([nn.BatchNorm2d(nf) for _ in range(units)]) for _ in range(blocks)])
+        self.exit_norm = nn.BatchNorm2d(nf)
+        self.exit_conv = nn.Conv2d(nf, in_ch, 3, padding=1)
+
+    def forward(self, x):
+        up = self.upsample(x)
+        h = up
+        for b, (norm, conv) in enumerate(zip(self.entry_norm, self.entry_conv)):
+            h0 = h = conv(F.relu(norm(h)))
+            for u in range(self.units):
+                a = self.conv_a[b](F.relu(self.norm_a[b][u](h)))
+                h = h0 + self.conv_b[b](F.relu(self.norm_b[b][u](a)))
+        return up + self.exit_conv(F.relu(self.exit_norm(h)))
+
+
+DRRN_TABLE = "DRRN paper, as copied into later comparison tables (CARN, TSCN)"
+
+
+@register_model(
+    "drrn", family="residual", paper="Image Super-Resolution via Deep Recursive Residual Network (Tai et al., CVPR 2017), "
+    "B1U25", year=2017, color="y", scales=(2, 3, 4), counted="weights", defaults={"blocks": 1, "units": 25},
+    published={
+        2: Published(297_216, 6796.9e9, {"Set5": (37.74, 0.9591), "Set14": (33.23, 0.9136), "B100": (32.05, 0.8973),
+                                         "Urban100": (31.23, 0.9188)}, DRRN_TABLE, verified=False),
+        3: Published(297_216, 6796.9e9, {"Set5": (34.03, 0.9244), "Set14": (29.96, 0.8349), "B100": (28.95, 0.8004),
+                                         "Urban100": (27.53, 0.8378)}, DRRN_TABLE, verified=False),
+        4: Published(297_216, 6796.9e9, {"Set5": (31.68, 0.8888), "Set14": (28.21, 0.7720), "B100": (27.38, 0.7284),
+                                         "Urban100": (25.44, 0.7638)}, DRRN_TABLE, verified=False),
+    },
+    notes="the 52-layer B1U25 the comparison tables call DRRN (297K conv weights: recursion adds depth, not parameters; "
+          "the paper's counts exclude biases and BN, e.g. B17U1's 7,375K is exactly its conv weights)",
+)
+def drrn(scale, **options):
+    return DRRN(scale, **options)
+
+
+@register_model(
+    "drrn_b1u9", family="residual", paper="Image Super-Resolution via Deep Recursive Residual Network (Tai et al., "
+    "CVPR 2017), B1U9 (20 layers, the released prototxt)", year=2017, color="y", scales=(2, 3, 4), counted="weights",
+    defaults={"blocks": 1, "units": 9},
+    published={
+        2: Published(297_216, None, {"Set5": (37.66, 0.9589)}, "DRRN official README", verified=False),
+        3: Published(297_216, None, {"Set5": (33.93, 0.9234)}, "DRRN official README", verified=False),
+        4: Published(297_216, None, {"Set5": (31.58, 0.8864)}, "DRRN official README", verified=False),
+    },
+)
+def drrn_b1u9(scale, **options):
+    return DRRN(scale, **options)

@@ -19,7 +19,8 @@ def test_every_survey_family_is_in_the_zoo():
     names = {m.name for m in list_models()}
     for required in ("fsrcnn", "espcn", "lapsrn", "carn_m", "memnet", "imdn", "rfdn", "rlfn", "pan", "safmn", "esrt",
                      "sesr_m3", "sesr_m5", "sesr_m7", "sesr_m11", "sesr_xl", "xlsr", "abpn", "ecbsr_m4c8", "ecbsr_m4c16",
-                     "ecbsr_m16c64", "span"):
+                     "ecbsr_m16c64", "span", "srcnn", "ghostsr_imdn", "spbp_s", "spbp_m", "spbp_l", "vdsr", "drrn",
+                     "drrn_b1u9"):
         assert required in names
 
 
@@ -47,7 +48,7 @@ def test_parameter_counts_match_the_published_tables_within_2_percent(name, scal
 
 # published MACs whose counting convention is the same as ours (convolutions at their own resolution)
 SAME_CONVENTION = [("imdn", 2), ("imdn", 4), ("pan", 2), ("pan", 4), ("safmn", 2), ("safmn", 4), ("carn", 4),
-                   ("carn_m", 4), ("ecbsr_m16c64", 2), ("ecbsr_m16c64", 4), ("espcn", 2)]
+                   ("carn_m", 4), ("ecbsr_m16c64", 2), ("ecbsr_m16c64", 4), ("espcn", 2), ("vdsr", 4), ("drrn", 4)]
 
 
 @pytest.mark.parametrize("name,scale", SAME_CONVENTION)
@@ -132,3 +133,58 @@ def test_lapsrn_supervises_every_level():
     outs = create_model("lapsrn", scale=8).forward_levels(torch.rand(1, 1, 9, 10))
     assert [o.shape[-1] for o in outs] == [20, 40, 80]
     assert math.log2(8) == len(outs)
+
+
+def test_ghost_features_are_a_one_pixel_shift_of_the_intrinsic_ones():
+    from lightsr.models.convolution import GhostConv
+
+    torch.manual_seed(0)
+    ghost = GhostConv(8, 6).eval()
+    with torch.no_grad():
+        ghost.shift.zero_()
+        ghost.shift[0, 0, 0, 2] = 1.0  # the top-right neighbour: out[i, j] = in[i - 1, j + 1]
+    x = torch.rand(1, 8, 7, 9)
+    y = ghost(x)
+    intrinsic = ghost.primary(x)
+    assert torch.equal(y[:, :3], intrinsic)
+    expected = torch.zeros_like(intrinsic)
+    expected[:, :, 1:, :-1] = intrinsic[:, :, :-1, 1:]
+    assert torch.allclose(y[:, 3:], expected, atol=1e-6)
+    ghost.train()
+    ghost(x).sum().backward()  # the straight-through estimator reaches the direction weights
+    assert ghost.shift.grad is not None and ghost.shift.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name,last", [("vdsr", "body.38"), ("drrn_b1u9", "exit_conv")])
+def test_residual_networks_learn_over_matlab_bicubic(name, last):
+    from lightsr.models.blocks import MatlabBicubicUp
+
+    model = create_model(name, scale=3).eval()
+    x = torch.rand(1, 1, 11, 13)
+    with torch.no_grad():  # a zero last layer leaves exactly the pre-upsampled input
+        conv = model.get_submodule(last)
+        conv.weight.zero_()
+        conv.bias.zero_()
+        assert torch.allclose(model(x), MatlabBicubicUp(3)(x), atol=1e-6)
+
+
+def test_drrn_shares_its_convs_across_units_but_not_its_batchnorms():
+    b1u9, b1u25 = create_model("drrn_b1u9", scale=2), create_model("drrn", scale=2)
+    assert count_params(b1u9, "weights") == count_params(b1u25, "weights") == 297_216  # recursion adds no conv weights
+    convs = [m for m in b1u25.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 4  # the entry conv, the shared A and B convs, the exit conv
+    assert len(b1u25.norm_a[0]) == 25 and len({id(n) for n in b1u25.norm_a[0]}) == 25
+    macs9 = count_macs(lambda: create_model("drrn_b1u9", scale=2), 2, 1)
+    macs25 = count_macs(lambda: create_model("drrn", scale=2), 2, 1)
+    assert macs25 / macs9 == pytest.approx(50 / 18, rel=0.01)  # 2U convs of 128 -> 128 run (the 1-channel ends are ~free)
+
+
+def test_mcan_is_one_multi_scale_network():
+    x2, x4 = create_model("mcan_t", scale=2).eval(), create_model("mcan_t", scale=4).eval()
+    x4.load_state_dict(x2.state_dict(), strict=True)  # the same body with all three upsamplers (as released)
+    x = torch.rand(1, 3, 10, 12)
+    with torch.no_grad():
+        assert x2(x).shape[-1] == 24 and x4(x).shape[-1] == 48
+    fast = create_model("mcan_fast", scale=2)
+    gate = fast.cell1.cell1.b1.body[3].body[-1]
+    assert torch.allclose(gate(torch.tensor([-3.0, 0.0, 1.0])), torch.tensor([-0.75, 0.0, 0.5]))  # x / (|x| + 1)

@@ -1,7 +1,6 @@
 """Standard datasets laid out as they ship: discovery, pairing, mod-crop, LR generation, the paper table."""
 
 import json
-import os
 import subprocess
 import sys
 

@@ -218,7 +218,7 @@ def test_distillation_output_and_features(hr_dir, tmp_path):
         "teacher": str(teacher), "output_weight": 1.0, "feature_weight": 0.5,
         "student_layers": ["first_part"], "teacher_layers": ["first_part"]}})
     trainer, _ = run(cfg, tmp_path / "kd")
-    assert len(trainer.adapters) == 1 and trainer.adapters[0].weight.shape[:2] == (56, 32)
+    assert len(trainer.adapters) == 1 and trainer.adapters[0].adapter.weight.shape[:2] == (56, 32)
     record = [json.loads(x) for x in (tmp_path / "kd" / "metrics.jsonl").read_text().splitlines()][-1]
     assert record["loss/distill_out"] > 0 and record["loss/distill_feat"] > 0
 

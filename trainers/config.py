@@ -96,12 +96,51 @@ class GanConfig:
 
 
 @dataclass
+class PyramidConfig:
+    """Multi-scale pixel loss: the pixel loss again at 1/2, 1/4, ... of the output size."""
+
+    weight: float = field(default=0.0, metadata={"min": 0})
+    levels: int = field(default=3, metadata={"min": 2})
+    weights: list[float] = field(default_factory=list)  # one per level, full size first; default all 1
+    type: Literal["l1", "l2", "charbonnier"] = "charbonnier"
+    eps: float = field(default=1e-3, metadata={"min": 0})
+
+
+@dataclass
+class SparsityConfig:
+    weight: float = field(default=0.0, metadata={"min": 0})
+    kind: Literal["group", "l1", "bn"] = "group"  # per-filter group lasso, element lasso, or BN scales
+
+
+@dataclass
+class ContrastiveConfig:
+    """RLFN's contrastive loss (SR pulled to HR, pushed from the bicubic-upsampled LR)."""
+
+    weight: float = field(default=0.0, metadata={"min": 0})
+    extractor: Literal["random", "vgg16", "vgg19"] = "random"
+    channels: int = field(default=64, metadata={"min": 1})  # the random extractor's width
+    negatives: Literal["own", "batch"] = "own"
+    weights_file: Optional[str] = None  # VGG weights (vgg16/vgg19 extractors)
+
+
+@dataclass
+class PrivilegedConfig:
+    """PISR step 1: train the model as a teacher that decodes an encoder's image of the HR."""
+
+    enabled: bool = False
+    imitation_weight: float = field(default=1e-4, metadata={"min": 0})  # L1(encoded, real LR)
+
+
+@dataclass
 class DistillConfig:
-    """Knowledge distillation from a teacher (a zoo name with a .safetensors, or a lightsr file)."""
+    """Knowledge distillation from a teacher (a .safetensors written by lightsr)."""
 
     teacher: Optional[str] = None
+    teacher_input: Literal["lr", "privileged"] = "lr"  # privileged: the teacher decodes encoder(HR) (PISR step 2)
+    encoder: Optional[str] = None  # the encoder.safetensors of the privileged teacher's run
     output_weight: float = field(default=1.0, metadata={"min": 0})
     feature_weight: float = field(default=0.0, metadata={"min": 0})
+    feature_loss: Literal["adapter_l1", "vid", "attention"] = "adapter_l1"
     student_layers: list[str] = field(default_factory=list)  # module paths, e.g. "IMDB3"
     teacher_layers: list[str] = field(default_factory=list)
 
@@ -110,6 +149,8 @@ class DistillConfig:
             raise ConfigError(f"{path}.teacher_layers", "needs one teacher layer per student layer")
         if self.feature_weight > 0 and not self.student_layers:
             raise ConfigError(f"{path}.student_layers", "feature distillation needs layers to match")
+        if self.teacher_input == "privileged" and not self.encoder:
+            raise ConfigError(f"{path}.encoder", "a privileged teacher needs the encoder.safetensors its run wrote")
 
 
 @dataclass
@@ -121,6 +162,10 @@ class TrainConfig:
     perceptual: PerceptualConfig = field(default_factory=PerceptualConfig)
     gan: GanConfig = field(default_factory=GanConfig)
     tv_weight: float = field(default=0.0, metadata={"min": 0})
+    pyramid: PyramidConfig = field(default_factory=PyramidConfig)
+    sparsity: SparsityConfig = field(default_factory=SparsityConfig)
+    contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
+    privileged: PrivilegedConfig = field(default_factory=PrivilegedConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     ema: Optional[float] = field(default=None, metadata={"min": 0, "max": 1})
     amp: Optional[Literal["bf16", "fp16"]] = None
@@ -163,6 +208,11 @@ class Config:
             raise ConfigError("val.crop", f"must be a multiple of the scale {self.scale}")
         if self.train.amp == "fp16" and self.device == "cpu":
             raise ConfigError("train.amp", "fp16 needs CUDA; use bf16 on the CPU")
+        t = self.train
+        if t.pyramid.weights and len(t.pyramid.weights) != t.pyramid.levels:
+            raise ConfigError("train.pyramid.weights", f"needs {t.pyramid.levels} weights (one per level)")
+        if t.privileged.enabled and (t.distill.teacher or t.gan.weight > 0):
+            raise ConfigError("train.privileged", "trains a PISR teacher; it does not combine with distillation or a GAN")
 
 
 def load_config(path, overrides=()):

@@ -22,7 +22,9 @@ from lightsr.models import create_model, model_info
 from lightsr.models.weights import load_model, save_model
 from lightsr.trainers import checkpoint as ckpt
 from lightsr.trainers.data import train_loader, validation_pairs
+from lightsr.trainers.distillation import PrivilegedEncoder, PrivilegedTeacher, feature_loss, load_encoder, save_encoder
 from lightsr.trainers.losses import AdversarialLoss, PerceptualLoss, pixel_loss, total_variation
+from lightsr.trainers.regularizers import ContrastiveLoss, pyramid_pixel_loss, sparsity_loss
 from lightsr.trainers.schedules import lr_multiplier
 from lightsr.trainers.schema import to_dict
 
@@ -93,9 +95,21 @@ class Trainer:
         if t.perceptual.weight > 0 or t.perceptual.style_weight > 0:
             p = t.perceptual
             self.perceptual = PerceptualLoss(p.layers, p.network, p.criterion, p.style_weight, p.weights_file).to(self.device)
+        self.pyramid = pixel_loss(t.pyramid.type, t.pyramid.eps) if t.pyramid.weight > 0 else None
+        self.contrastive = None
+        if t.contrastive.weight > 0:
+            c = t.contrastive
+            self.contrastive = ContrastiveLoss(self.info.in_channels, c.extractor, c.channels, cfg.seed, c.negatives,
+                                               c.weights_file).to(self.device)
 
-        # distillation: a frozen teacher, learned 1x1 adapters from student to teacher features
-        self.teacher, self.adapters = None, nn.ModuleList()
+        # PISR step 1: an encoder of the HR trained with the model (the teacher's decoder)
+        self.encoder = None
+        if t.privileged.enabled:
+            self.encoder = PrivilegedEncoder(cfg.scale, self.info.in_channels).to(self.device)
+
+        # distillation: a frozen teacher (fed the LR, or an encoder's image of the HR), feature losses
+        # with their learned parts (adapters, VID heads) trained with the student
+        self.teacher, self.teacher_encoder, self.adapters = None, None, nn.ModuleList()
         if t.distill.teacher:
             self._setup_distillation(t.distill)
 
@@ -108,6 +122,8 @@ class Trainer:
             self.adversarial = AdversarialLoss(t.gan.type, t.gan.relativistic)
 
         self.g_params = list(self.model.parameters()) + list(self.adapters.parameters())
+        if self.encoder is not None:
+            self.g_params += list(self.encoder.parameters())
         self.opt_g = self._optimizer(t.optimizer, self.g_params)
         self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, lr_multiplier(t.scheduler, t.optimizer.lr, t.total_steps))
         if self.disc is not None:
@@ -118,11 +134,13 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=t.amp == "fp16")
 
         self.net, self.dnet = self.model, self.disc
+        if self.encoder is not None:
+            self.net = PrivilegedTeacher(self.encoder, self.model)
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.net = DDP(self.model, device_ids=ids)
+            self.net = DDP(self.net, device_ids=ids)
             if self.disc is not None:
                 self.dnet = DDP(self.disc, device_ids=ids)
 
@@ -156,6 +174,14 @@ class Trainer:
         self.teacher = teacher.to(self.device).eval()
         for p in self.teacher.parameters():
             p.requires_grad_(False)
+        if d.teacher_input == "privileged":
+            self.teacher_encoder = load_encoder(d.encoder)
+            if self.teacher_encoder.scale != self.cfg.scale or self.teacher_encoder.in_ch != self.info.in_channels:
+                raise ConfigError("train.distill.encoder", f"{d.encoder} encodes x{self.teacher_encoder.scale} "
+                                                           f"{self.teacher_encoder.in_ch}-channel images")
+            self.teacher_encoder = self.teacher_encoder.to(self.device).eval()
+            for p in self.teacher_encoder.parameters():
+                p.requires_grad_(False)
         self.s_tap = _FeatureTap(self.model, d.student_layers)
         self.t_tap = _FeatureTap(self.teacher, d.teacher_layers)
         if d.student_layers:  # discover the feature widths with a dry run
@@ -164,7 +190,8 @@ class Trainer:
                 self.model(x)
                 self.teacher(x)
             for s, tp in zip(d.student_layers, d.teacher_layers):
-                self.adapters.append(nn.Conv2d(self.s_tap.out[s].shape[1], self.t_tap.out[tp].shape[1], 1).to(self.device))
+                self.adapters.append(feature_loss(d.feature_loss, self.s_tap.out[s].shape[1], self.t_tap.out[tp].shape[1])
+                                     .to(self.device))
 
     # ------------------------------------------------------------ checkpoints
 
@@ -174,6 +201,8 @@ class Trainer:
             extra["disc"] = self.disc
         if len(self.adapters):
             extra["adapters"] = self.adapters
+        if self.encoder is not None:
+            extra["encoder"] = self.encoder
         return extra
 
     def _state(self):
@@ -222,6 +251,12 @@ class Trainer:
         srf = sr.float()
         if self.pixel is not None:
             losses["pixel"] = t.pixel.weight * self.pixel(srf, hr)
+        if self.pyramid is not None:
+            losses["pyramid"] = t.pyramid.weight * pyramid_pixel_loss(srf, hr, self.pyramid, t.pyramid.levels, t.pyramid.weights)
+        if t.sparsity.weight > 0:
+            losses["sparsity"] = t.sparsity.weight * sparsity_loss(self.model, t.sparsity.kind)
+        if self.contrastive is not None:
+            losses["contrastive"] = t.contrastive.weight * self.contrastive(srf, hr, lr)
         if self.perceptual is not None:
             percep, style = self.perceptual(srf, hr)
             if t.perceptual.weight > 0:
@@ -232,15 +267,12 @@ class Trainer:
             losses["tv"] = t.tv_weight * total_variation(srf)
         if self.teacher is not None:
             with torch.no_grad():
-                target = self.teacher(lr).float()
-            losses["distill_out"] = t.distill.output_weight * nn.functional.l1_loss(srf, target)
+                target = self.teacher(lr if self.teacher_encoder is None else self.teacher_encoder(hr)).float()
+            if t.distill.output_weight > 0:
+                losses["distill_out"] = t.distill.output_weight * nn.functional.l1_loss(srf, target)
             if t.distill.feature_weight > 0:
-                feat = 0
-                for adapter, s, tp in zip(self.adapters, t.distill.student_layers, t.distill.teacher_layers):
-                    fs, ft = adapter(self.s_tap.out[s].float()), self.t_tap.out[tp].float()
-                    if fs.shape[-2:] != ft.shape[-2:]:
-                        fs = nn.functional.interpolate(fs, size=ft.shape[-2:], mode="bilinear", align_corners=False)
-                    feat = feat + nn.functional.l1_loss(fs, ft)
+                feat = sum(loss(self.s_tap.out[s].float(), self.t_tap.out[tp].float())
+                           for loss, s, tp in zip(self.adapters, t.distill.student_layers, t.distill.teacher_layers))
                 losses["distill_feat"] = t.distill.feature_weight * feat
         if self.disc is not None:
             real = plain if t.gan.real == "plain" else hr
@@ -259,8 +291,13 @@ class Trainer:
         lr, hr, plain = self._prepare(batch)
         self.opt_g.zero_grad(set_to_none=True)
         with self._autocast():
-            sr = self.net(lr)
-            losses = self._generator_losses(lr, hr, plain, sr)
+            if self.encoder is None:
+                sr = self.net(lr)
+                losses = self._generator_losses(lr, hr, plain, sr)
+            else:  # PISR step 1: the decoder reconstructs HR from the encoder's image of it
+                sr, encoded = self.net(hr)
+                losses = self._generator_losses(lr, hr, plain, sr)
+                losses["imitation"] = t.privileged.imitation_weight * nn.functional.l1_loss(encoded.float(), lr)
         total = sum(losses.values())
         finite = torch.isfinite(total)
         if self.world > 1:  # every rank must take the same decision
@@ -408,6 +445,9 @@ class Trainer:
             final = os.path.join(self.run_dir, "model.safetensors")
             save_model(self.ema or self.model, final)
             summary["model"] = final
+            if self.encoder is not None:
+                summary["encoder"] = os.path.join(self.run_dir, "encoder.safetensors")
+                save_encoder(self.encoder, summary["encoder"])
         if self.world > 1:
             dist.barrier()
         return summary
