@@ -50,6 +50,7 @@ def model_rows(scale=4):
             "family": info.family,
             "input": info.color,
             "params": count_params(deploy, counted),
+            "params_all": count_params(deploy),
             "counted": counted,
             "macs_720p": count_macs(lambda: reparameterize(create_model(info.name, scale=scale)), scale, info.in_channels),
             "published_params": pub.params if pub else None,
@@ -60,8 +61,17 @@ def model_rows(scale=4):
             "faithful": info.faithful,
             "paper": info.paper,
             "notes": info.notes,
+            "available": True,
         })
     return rows
+
+
+def unavailable_rows():
+    """The survey's systems the zoo does not build, each with the reason."""
+    from lightsr.models.unavailable import UNAVAILABLE
+
+    return [{"name": u.name, "family": u.family, "paper": u.paper, "faithful": f"no: {u.reason}", "available": False}
+            for u in UNAVAILABLE]
 
 
 def _k(n):
@@ -75,14 +85,14 @@ def _g(n):
 def cmd_models(args):
     rows = model_rows(args.scale)
     if args.format == "json":
-        print(json.dumps(rows, indent=1))
+        print(json.dumps(rows + unavailable_rows(), indent=1))
         return 0
     head = ["model", "family", "in", "params", "published", "MACs@720p", "published", f"Set5 x{args.scale} (pub.)", "faithful"]
     table = []
     for r in rows:
         set5 = r["published_psnr_ssim"].get("Set5")
         mark = "" if r["published_verified"] in (None, True) else " (r)"
-        params = _k(r["params"]) + (" w" if r["counted"] == "weights" else "")
+        params = _k(r["params"]) + {"weights": " w", "executed_leaves": " t"}.get(r["counted"], "")
         table.append([r["name"], r["family"], r["input"], params, _k(r["published_params"]) + mark, _g(r["macs_720p"]),
                       _g(r["published_macs"]), f"{set5[0]:.2f}/{set5[1]:.4f}" if set5 else "-",
                       "yes" if r["faithful"] == "yes" else "partial"])
@@ -96,9 +106,13 @@ def cmd_models(args):
         print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
         for t in table:
             print("  ".join(c.ljust(w) for c, w in zip(t, widths)))
-    print(f"\nx{args.scale}; params of the deploy form ('w': the paper counts conv weights only); MACs counted from a "
+    print(f"\nx{args.scale}; params of the deploy form ('w': the paper counts conv weights only; 't': counted as "
+          "torchsummaryX does, leaf modules that run, which misses weights some networks use: see the notes); MACs counted from a "
           "forward pass for a 1280x720 output (MACs, 1 multiply-add each; the tables call them FLOPs); (r): published "
           "figure from a secondary source, unverified. 'lightsr models --format json' has sources and notes.")
+    print("\nNamed by the survey, not built (no faithful reading is possible from what is published):")
+    for u in unavailable_rows():
+        print(f"- {u['name']} ({u['family']}): {u['paper']}. {u['faithful'][4:]}")
     return 0
 
 

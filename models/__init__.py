@@ -6,6 +6,7 @@
 
 from lightsr.models import (  # noqa: F401  (registration)
     attention,
+    cfin,
     convolution,
     dense,
     distillation,

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lightsr.models.blocks import conv, pixelshuffle_upsampler
+from lightsr.models.blocks import MultiScaleUpsample, conv, pixelshuffle_upsampler
 from lightsr.models.registry import Published, register_model
 
 SAFMN_TABLE = "SAFMN paper (Sun et al. ICCV 2023) comparison table"
@@ -526,16 +526,6 @@ class _MCANUpsample(nn.Module):
         return self.body(x)
 
 
-class _MCANMultiUpsample(nn.Module):
-    def __init__(self, nf, last, scales):
-        super().__init__()
-        for s in scales:
-            setattr(self, f"up{s}", _MCANUpsample(nf, last, s))
-
-    def forward(self, x, scale):
-        return getattr(self, f"up{scale}")(x)
-
-
 class MCAN(nn.Module):
     """MCAN, the matrixed channel attention network (Ma et al. 2019): a 3 x 3 matrix of blocks of
     three CA residual blocks with dense 1x1 fusions within and between blocks and rows, a long skip,
@@ -559,7 +549,7 @@ class MCAN(nn.Module):
         self.cell3 = _MatrixRow(nf, False, reduction, groups, fast)
         self.fusion = nn.Conv2d(3 * nf, 3 * nf, 3, padding=1, bias=False)
         self.shrink = nn.Conv2d(3 * nf, nf, 3, padding=1, bias=False)
-        self.upsample = _MCANMultiUpsample(nf, last, (2, 3, 4) if multi_scale else (scale,))
+        self.upsample = MultiScaleUpsample(lambda s: _MCANUpsample(nf, last, s), (2, 3, 4) if multi_scale else (scale,))
         self.exit = nn.Conv2d(last // 4, 3, 3, padding=1, bias=False)
 
     def forward(self, x):

@@ -117,3 +117,16 @@ class MatlabBicubicUp(nn.Module):
         x = torch.cat([x[:, :, :2].flip(2), x, x[:, :, -2:].flip(2)], dim=2)
         phases = F.conv2d(x, self.kernel, groups=self.channels)
         return F.pixel_shuffle(phases, self.scale)
+
+
+class MultiScaleUpsample(nn.Module):
+    """One upsampler per scale (``up2``, ``up3``, ``up4``, the names of the CARN and MCAN
+    releases) on a shared body; ``forward(x, scale)`` runs the one asked for."""
+
+    def __init__(self, make, scales):
+        super().__init__()
+        for s in scales:
+            setattr(self, f"up{s}", make(s))
+
+    def forward(self, x, scale):
+        return getattr(self, f"up{scale}")(x)

@@ -20,10 +20,30 @@ _WEIGHTED = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.n
 def count_params(model, counted="all"):
     """Trainable-or-not parameters of ``model``; ``counted="weights"`` counts only the weight
     tensors of convolutions and linear layers (no biases, norms or PReLU slopes), the
-    convention of papers such as FSRCNN and SESR."""
+    convention of papers such as FSRCNN and SESR; ``counted="executed_leaves"`` is what
+    torchsummaryX reports (CFIN's tables): the parameters held by modules without children that
+    run in a forward pass, each module once."""
     if counted == "weights":
         return sum(m.weight.numel() for m in model.modules() if isinstance(m, _WEIGHTED))
+    if counted == "executed_leaves":
+        return _executed_leaf_params(model)
     return sum(p.numel() for p in model.parameters())
+
+
+def _executed_leaf_params(model):
+    ran = set()
+    leaves = [m for m in model.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(lambda m, i, o: ran.add(m)) for m in leaves]
+    first = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, first.in_channels, 24, 24))
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return sum(p.numel() for m in ran for p in m.parameters(recurse=False))
 
 
 def input_size(scale, output=DEFAULT_OUTPUT):

@@ -44,7 +44,7 @@ class ModelInfo:
     defaults: dict = field(default_factory=dict)  # the paper's options for the builder
     faithful: str = "yes"  # "yes" or "partial: <what the paper leaves open>"
     notes: str = ""
-    counted: str = "all"  # what the paper's parameter count includes: "all", or conv "weights" only
+    counted: str = "all"  # what the paper's count includes: "all", conv "weights" only, or "executed_leaves" (torchsummaryX)
 
     @property
     def in_channels(self):

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lightsr.models.blocks import MatlabBicubicUp
+from lightsr.models.blocks import MatlabBicubicUp, MultiScaleUpsample
 from lightsr.models.registry import Published, register_model
 
 SAFMN_TABLE = "SAFMN paper (Sun et al. ICCV 2023) comparison table"
@@ -174,16 +174,6 @@ class _Upsample(nn.Module):
         return self.body(x)
 
 
-class _MultiUpsample(nn.Module):
-    def __init__(self, nf, scales, group=1):
-        super().__init__()
-        for s in scales:
-            setattr(self, f"up{s}", _Upsample(nf, s, group))
-
-    def forward(self, x, scale):
-        return getattr(self, f"up{scale}")(x)
-
-
 class CARN(nn.Module):
     """CARN (mobile=False) or CARN-M (mobile=True, groups of 4).
 
@@ -199,7 +189,8 @@ class CARN(nn.Module):
         self.entry = nn.Conv2d(3, nf, 3, padding=1)
         self.b1, self.b2, self.b3 = (CascadingBlock(nf, mobile, group) for _ in range(3))
         self.c1, self.c2, self.c3 = _ReLUConv(nf * 2, nf), _ReLUConv(nf * 3, nf), _ReLUConv(nf * 4, nf)
-        self.upsample = _MultiUpsample(nf, (2, 3, 4) if multi_scale else (scale,), group if mobile else 1)
+        up_group = group if mobile else 1
+        self.upsample = MultiScaleUpsample(lambda s: _Upsample(nf, s, up_group), (2, 3, 4) if multi_scale else (scale,))
         self.exit = nn.Conv2d(nf, 3, 3, padding=1)
 
     def forward(self, x):

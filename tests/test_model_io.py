@@ -298,6 +298,8 @@ def test_models_command_lists_the_zoo_as_json():
     assert rows["imdn"]["params"] == 715_176 and rows["imdn"]["published_params"] == 715_000
     assert 40e9 < rows["imdn"]["macs_720p"] < 42e9
     assert rows["rfdn"]["faithful"].startswith("partial")
+    assert rows["cfin"]["params"] == 698_826 and rows["cfin"]["params_all"] == 3_382_412  # torchsummaryX vs real
+    assert not rows["lkasr"]["available"] and rows["lkasr"]["faithful"].startswith("no: ")
 
 
 def test_export_command(tmp_path):

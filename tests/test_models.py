@@ -24,6 +24,18 @@ def test_every_survey_family_is_in_the_zoo():
         assert required in names
 
 
+def test_every_system_the_survey_names_is_built_or_says_why_not():
+    from lightsr.models.unavailable import UNAVAILABLE
+
+    built = {m.name for m in list_models()}
+    missing = {u.name: u for u in UNAVAILABLE}
+    named = ("srcnn", "ghostsr_imdn", "spbp_s", "vdsr", "drrn_b1u9", "gladsr", "esrn", "memnet", "mcan", "mcan_fast", "mcan_m",
+             "mcan_s", "mcan_t", "lkasr", "cfin", "esrt", "pan", "splitsr", "cdfm_mobile", "sesr_m5", "xlsr", "abpn")
+    for name in named:
+        assert (name in built) != (name in missing), name
+    assert all(len(u.reason) > 80 and u.family in FAMILIES_REQUIRED for u in UNAVAILABLE)
+
+
 @pytest.mark.parametrize("name,scale", ALL)
 def test_forward_shape(name, scale):
     info = model_info(name)
@@ -188,3 +200,35 @@ def test_mcan_is_one_multi_scale_network():
     fast = create_model("mcan_fast", scale=2)
     gate = fast.cell1.cell1.b1.body[3].body[-1]
     assert torch.allclose(gate(torch.tensor([-3.0, 0.0, 1.0])), torch.tensor([-0.75, 0.0, 0.5]))  # x / (|x| + 1)
+
+
+def test_cfin_counts_both_ways_and_shares_its_ciams():
+    model = create_model("cfin", scale=4).eval()
+    # the published 699K is torchsummaryX's count; the network holds the gated convs' weights besides
+    assert count_params(model, "executed_leaves") == 698_826 and count_params(model) == 3_382_412
+    calls = {}
+    group = model.conv_trans_2.cnn_block
+    for name in ("rb_search1", "trans_block", "trans_block1"):
+        getattr(group, name).register_forward_hook(lambda m, i, o, n=name: calls.__setitem__(n, calls.get(n, 0) + 1))
+    with torch.no_grad():
+        y = model(torch.rand(1, 3, 12, 12))
+    assert calls == {"rb_search1": 2, "trans_block": 1, "trans_block1": 1}  # each CIAM serves two CT blocks
+    assert torch.isfinite(y).all()
+
+
+def test_cfin_loads_a_checkpoint_laid_out_like_the_authors(tmp_path):
+    from lightsr.models.weights import load_official
+
+    ours = create_model("cfin", scale=2, img_range=255.0)
+    state = dict(ours.state_dict())
+    for key in [k for k in state if k.endswith("weight_conv")]:  # the authors' gated conv is a Conv2d that keeps its own
+        prefix = key[: -len("weight_conv")]                        # (unused) weight and bias, and a bias_conv
+        out_ch, in_ch, k, _ = state[key].shape
+        state[prefix + "weight"], state[prefix + "bias"] = torch.zeros(out_ch, in_ch, k, k), torch.zeros(out_ch)
+        state[prefix + "bias_conv"] = torch.zeros(out_ch)
+    path = tmp_path / "model_best_x2.pt"
+    torch.save(state, path)
+    loaded = load_official("cfin", str(path), scale=2).eval()
+    x = torch.rand(1, 3, 10, 12)
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), ours.eval()(x), atol=1e-5)

@@ -343,7 +343,7 @@ class Trainer:
         """Skip the step; after ``nan_guard`` in a row, go back to the last checkpoint's weights."""
         self.opt_g.zero_grad(set_to_none=True)
         self.nan_streak += 1
-        event = {"step": self.step, "losses": {k: float(v) for k, v in losses.items()}, "streak": self.nan_streak}
+        event = {"step": self.step, "losses": {k: float(v.detach()) for k, v in losses.items()}, "streak": self.nan_streak}
         if self.nan_streak >= self.cfg.train.nan_guard:
             latest = ckpt.latest_checkpoint(self.ckpt_dir)
             if latest is None:
