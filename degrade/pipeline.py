@@ -18,7 +18,7 @@ from lightsr.degrade.distributions import cumulative, pick_index
 from lightsr.degrade.ops import OPS, SampleContext
 from lightsr.errors import LightSRError, OpError
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: noise fields from the counter-based stream (1: numpy's generator)
 
 
 def sample_rng(seed, index, epoch=0, stream=()):
@@ -219,6 +219,9 @@ class Pipeline:
     @staticmethod
     def apply(hr, record):
         """Apply a record: returns (lr, target hr). Pure: no randomness beyond the record."""
+        if record.get("version") != RECORD_VERSION:
+            raise LightSRError(f"record of sample {record.get('index')} has version {record.get('version')}; this lightsr "
+                               f"replays version {RECORD_VERSION} (version 1 drew noise with numpy's generator): draw it again")
         if list(hr.shape[:2]) != list(record["hr_shape"]):
             raise LightSRError(
                 f"record of sample {record.get('index')} was drawn for a {record['hr_shape'][0]}x{record['hr_shape'][1]} HR, "

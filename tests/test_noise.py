@@ -108,11 +108,12 @@ def test_noise_field_comes_from_the_params_alone():
 def test_table_poisson_sampler_has_the_poisson_distribution(level):
     from scipy import stats
 
+    from lightsr.degrade.counter_rng import uniform_np
     from lightsr.degrade.ops.noise import poisson_8bit
 
     vals = 256.0
     lam = level / 255 * vals
-    counts = poisson_8bit(np.random.default_rng(level), np.full(200_000, level, np.uint8), vals)
+    counts = poisson_8bit(uniform_np(level, (200_000,)), np.full(200_000, level, np.uint8), vals)
     k = np.arange(int(lam + 12 * np.sqrt(lam) + 13))
     observed = np.bincount(counts, minlength=k.size)[: k.size] / counts.size
     # total variation distance to the Poisson pmf: ~sqrt(support / n) of sampling noise only

@@ -330,7 +330,7 @@ class Trainer:
         self.scaler.step(self.opt_d)
         self.scaler.update()
         self.sched_d.step()
-        return float(loss)
+        return float(loss.detach())
 
     @torch.no_grad()
     def _update_ema(self, decay):

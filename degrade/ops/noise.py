@@ -2,7 +2,9 @@
 
 Sigma is in 0-255 units, as in the published configs. The noise field itself is drawn at
 apply time from a seed stored in the params, so apply stays a pure function of
-(image, params) and a record replays bit-identically.
+(image, params) and a record replays bit-identically. Fields come from the counter-based
+stream of ``counter_rng`` (element k of the sample's own C-order layout), which the batched
+torch appliers compute identically, so a record gives the same noise on either backend.
 """
 
 import functools
@@ -10,6 +12,8 @@ import functools
 import numpy as np
 from scipy import stats
 
+from lightsr.degrade.counter_poisson import poisson_np
+from lightsr.degrade.counter_rng import normal_np, uniform_np
 from lightsr.degrade.distributions import check_number, check_probability
 from lightsr.degrade.ops.base import Op, check_bool, check_choice, dist, new_seed, register_op
 from lightsr.errors import ConfigError
@@ -73,14 +77,13 @@ class _GaussianBase(Op):
 
     @staticmethod
     def noise(shape, params):
-        rng = np.random.default_rng(params["seed"])
         h, w = shape[:2]
         if params["mode"] == "gray":
-            return rng.standard_normal((h, w, 1), dtype=np.float32) * np.float32(params["sigma"] / 255.0)
+            return normal_np(params["seed"], (h, w, 1)) * np.float32(params["sigma"] / 255.0)
         if params["mode"] == "correlated":
-            z = rng.standard_normal((h * w, 3), dtype=np.float32)
+            z = normal_np(params["seed"], (h * w, 3))
             return (z @ _covariance_factor(params["cov"]).T).reshape(h, w, 3)
-        return rng.standard_normal((h, w, shape[2]), dtype=np.float32) * np.float32(params["sigma"] / 255.0)
+        return normal_np(params["seed"], (h, w, shape[2])) * np.float32(params["sigma"] / 255.0)
 
     @staticmethod
     def describe(params):
@@ -131,12 +134,12 @@ def _poisson_tables(vals, buckets=1024):
     return cdf.ravel(), guide.ravel(), width, buckets
 
 
-def poisson_8bit(rng, u8, vals):
-    """Poisson(u8 / 255 * vals) counts by inverse-CDF lookup: the exact distribution, about twice
-    as fast as numpy's per-element sampler because the 256 possible rates share cached tables."""
+def poisson_8bit(u, u8, vals):
+    """Poisson(u8 / 255 * vals) counts by inverse-CDF lookup of the uniforms ``u`` (one per
+    element): the exact distribution, and fast because the 256 possible rates share cached tables."""
     cdf, guide, width, buckets = _poisson_tables(float(vals))
     level = u8.ravel().astype(np.int64)
-    u = rng.random(level.size)
+    u = np.asarray(u, dtype=np.float64).ravel()
     idx = guide[level * buckets + (u * buckets).astype(np.int64)]
     active = np.flatnonzero(cdf[idx] <= u)
     while active.size:  # walk up to the first count whose CDF exceeds u (rarely more than a step)
@@ -179,7 +182,6 @@ class PoissonNoise(Op):
 
     @staticmethod
     def apply(img, params):
-        rng = np.random.default_rng(params["seed"])
         u8 = np.rint(np.clip(img, 0.0, 1.0) * 255.0).astype(np.uint8)
         rounded = u8.astype(np.float32) / np.float32(255.0)
         if params["gray"]:
@@ -189,10 +191,10 @@ class PoissonNoise(Op):
             base_u8, base = u8, rounded
         if params["vals"] == "auto":  # a power of two up to 256: few distinct tables, cached
             vals = _levels(base_u8)
-            counts = poisson_8bit(rng, base_u8, vals).astype(np.float32)
+            counts = poisson_8bit(uniform_np(params["seed"], base_u8.shape), base_u8, vals).astype(np.float32)
         else:
             vals = params["vals"]
-            counts = rng.poisson(base.astype(np.float64) * vals).astype(np.float32)
+            counts = poisson_np(params["seed"], base.astype(np.float64) * vals).astype(np.float32)
         noise = (counts * np.float32(1.0 / vals) - base) * np.float32(params["scale"])
         target = img if params["add_to"] == "input" else rounded
         return finish(target + noise, params)

@@ -1,0 +1,128 @@
+"""A counter-based random stream that numpy and torch compute identically.
+
+The noise ops draw their fields from a seed in the params. For a record to replay the same on
+the CPU (numpy) and on a GPU (torch), both must turn (seed, element index) into the same
+numbers; numpy's and torch's generators cannot (different algorithms, and torch's differ between
+devices). Element k of the stream of ``seed`` is mix(mix(mix(k) ^ k1) + k2), with Wellons' lowbias32
+mixer and two 32-bit keys derived from the seed (k is hashed before the keys enter, so the
+streams of two seeds are not permutations of one another): no state, so any element of any sample can be drawn
+in any order, in parallel, on any device. numpy works in uint32 (which wraps); torch lacks
+wrapping 32-bit multiplies on every device, so it works in int64 holding 32-bit values.
+
+    uniform: ((h >> 9) + 0.5) / 2^23, in (0, 1), exact in float32 (24 significant bits)
+    normal:  Box-Muller on the uniforms of elements 2k and 2k + 1
+"""
+
+import math
+
+import numpy as np
+
+_M1, _M2 = 0x7FEB352D, 0x846CA68B
+_MASK = 0xFFFFFFFF
+_INV23 = 2.0**-23
+
+
+def _mix_int(x):
+    x ^= x >> 16
+    x = (x * _M1) & _MASK
+    x ^= x >> 15
+    x = (x * _M2) & _MASK
+    return x ^ (x >> 16)
+
+
+def _keys(seed):
+    """Two 32-bit keys from a (63-bit) seed, each depending on all of it."""
+    seed = int(seed)
+    k1 = _mix_int((seed & _MASK) ^ 0x9E3779B9)
+    return k1, _mix_int((((seed >> 32) & _MASK) + k1) & _MASK)
+
+
+# ---------------------------------------------------------------- numpy
+
+
+def _mix_np(x):
+    x ^= x >> np.uint32(16)
+    x *= np.uint32(_M1)
+    x ^= x >> np.uint32(15)
+    x *= np.uint32(_M2)
+    x ^= x >> np.uint32(16)
+    return x
+
+
+def bits_np(seed, index):
+    """32-bit hashes of the uint32 array ``index`` in the stream of ``seed``."""
+    k1, k2 = _keys(seed)
+    x = _mix_np(np.array(index, dtype=np.uint32))
+    x ^= np.uint32(k1)
+    x = _mix_np(x)
+    x += np.uint32(k2)
+    return _mix_np(x)
+
+
+def _unit_np(h):
+    return ((h >> np.uint32(9)).astype(np.float32) + np.float32(0.5)) * np.float32(_INV23)
+
+
+def uniform_np(seed, shape):
+    """Uniforms in (0, 1), float32, elements 0..n-1 of the stream, in C order."""
+    n = int(np.prod(shape))
+    return _unit_np(bits_np(seed, np.arange(n, dtype=np.uint32))).reshape(shape)
+
+
+def normal_np(seed, shape):
+    """Standard normals, float32, in C order."""
+    n = int(np.prod(shape))
+    k = np.arange(n, dtype=np.uint32) * np.uint32(2)
+    u1, u2 = _unit_np(bits_np(seed, k)), _unit_np(bits_np(seed, k + np.uint32(1)))
+    return (np.sqrt(np.float32(-2.0) * np.log(u1)) * np.cos(np.float32(2.0 * math.pi) * u2)).reshape(shape)
+
+
+# ---------------------------------------------------------------- torch
+
+
+def _mul32_torch(x, c):
+    # (x * c) mod 2^32 for 0 <= x < 2^32 without overflowing int64: split c into 16-bit halves
+    return (x * (c & 0xFFFF) + (((x * (c >> 16)) & 0xFFFF) << 16)) & _MASK
+
+
+def _mix_torch(x):
+    x = x ^ (x >> 16)
+    x = _mul32_torch(x, _M1)
+    x = x ^ (x >> 15)
+    x = _mul32_torch(x, _M2)
+    return x ^ (x >> 16)
+
+
+def bits_torch(k1, k2, index):
+    """The same hashes as ``bits_np``; int64 tensors holding 32-bit values, broadcast together
+    (e.g. per-sample keys of shape (B, 1, 1, 1) from ``keys_torch`` and per-element indices)."""
+    x = _mix_torch(_mix_torch(index & _MASK) ^ k1)
+    return _mix_torch((x + k2) & _MASK)
+
+
+def _unit_torch(h):
+    import torch
+
+    return ((h >> 9).to(torch.float32) + 0.5) * _INV23
+
+
+def keys_torch(seeds, device):
+    """The (k1, k2) keys of a list of integer seeds as int64 tensors of shape (B,)."""
+    import torch
+
+    keys = [_keys(s) for s in seeds]
+    return (torch.tensor([k[0] for k in keys], dtype=torch.int64, device=device),
+            torch.tensor([k[1] for k in keys], dtype=torch.int64, device=device))
+
+
+def uniform_torch(k1, k2, index):
+    return _unit_torch(bits_torch(k1, k2, index))
+
+
+def normal_torch(k1, k2, index):
+    """Standard normals of stream elements ``index`` (the numpy stream's C-order positions)."""
+    import torch
+
+    u1 = _unit_torch(bits_torch(k1, k2, index * 2))
+    u2 = _unit_torch(bits_torch(k1, k2, index * 2 + 1))
+    return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos((2.0 * math.pi) * u2)
