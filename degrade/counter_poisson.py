@@ -74,16 +74,19 @@ def poisson_np(seed, lam):
     return out.reshape(lam.shape)
 
 
-def poisson_torch(k1, k2, lam, n):
-    """The counts of ``poisson_np`` for a batch: ``lam`` (B, ...) float64 rates laid out so that
-    its trailing dims flatten to each sample's own element order, ``k1``/``k2`` keys of shape
-    (B, 1, ...), ``n`` the per-sample element count (B, 1, ...) int64."""
+def poisson_torch(k1, k2, lam, n, index=None):
+    """The counts of ``poisson_np`` for a batch: ``lam`` (B, ...) float64 rates, ``index`` each
+    element's position in its sample's own C-order array (default: the trailing dims flattened),
+    ``k1``/``k2`` the samples' keys and ``n`` their element counts, each (B, 1, ...)."""
     import torch
 
     shape = lam.shape
     b = shape[0]
     flat = lam.reshape(b, -1)
-    e = torch.arange(flat.shape[1], device=lam.device, dtype=torch.int64).expand(b, -1)
+    if index is None:
+        e = torch.arange(flat.shape[1], device=lam.device, dtype=torch.int64).expand(b, -1)
+    else:
+        e = index.expand(shape).reshape(b, -1)
     k1, k2, n = k1.reshape(b, 1).expand_as(e), k2.reshape(b, 1).expand_as(e), n.reshape(b, 1).expand_as(e)
     out = torch.zeros_like(flat, dtype=torch.int64)
 

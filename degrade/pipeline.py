@@ -3,6 +3,7 @@
     pipe = load_pipeline("realesrgan")            # or build_pipeline(config_dict)
     lr, record = pipe(hr, seed=0, index=17)       # same (hr, seed, index) -> same lr
     assert (pipe.replay(hr, record) == lr).all()  # bit-identical
+    lr_b, hr_b, records = pipe.batch(hr_tensor, seed=0, indices=range(16))  # (B, C, H, W) on any device
 
 Sampling and applying are separate: ``sample`` walks the combinator tree once and returns
 a flat record of the ops that were chosen with their params; ``apply`` runs that record.
@@ -238,6 +239,25 @@ class Pipeline:
     def __call__(self, hr, seed, index, epoch=0):
         s = self.run(hr, seed, index, epoch)
         return s.lr, s.record
+
+    def batch(self, hr, seed, indices, epoch=0):
+        """Degrade a (B, C, H, W) torch batch on its device, sample i drawn as ``index=indices[i]``:
+        returns (lr, target, records), equal to ``run`` on each sample (see degrade.batched)."""
+        from lightsr.degrade.batched import apply_records
+
+        if len(indices) != hr.shape[0]:
+            raise LightSRError(f"pipeline '{self.name}': {hr.shape[0]} images but {len(indices)} indices")
+        shape = (int(hr.shape[2]), int(hr.shape[3]), int(hr.shape[1]))
+        records = [self.sample(shape, seed, int(i), epoch) for i in indices]
+        lr, target = apply_records(hr, records)
+        return lr, target, records
+
+    @staticmethod
+    def apply_batch(hr, records):
+        """Records (from either backend) applied to a (B, C, H, W) torch batch: (lr, target)."""
+        from lightsr.degrade.batched import apply_records
+
+        return apply_records(hr, records)
 
     @classmethod
     def replay(cls, hr, record):

@@ -1,0 +1,27 @@
+"""Value-range and decimation ops on a batch."""
+
+import torch
+
+
+def clip_batch(x, hs, ws, params):
+    low = torch.tensor([p["low"] for p in params], device=x.device, dtype=x.dtype).view(-1, 1, 1, 1)
+    high = torch.tensor([p["high"] for p in params], device=x.device, dtype=x.dtype).view(-1, 1, 1, 1)
+    return torch.minimum(torch.maximum(x, low), high)
+
+
+def quantize_batch(x, hs, ws, params):
+    top = torch.tensor([2.0 ** p["bits"] - 1 for p in params], device=x.device, dtype=x.dtype).view(-1, 1, 1, 1)
+    return torch.round(x.clamp(0.0, 1.0) * top) / top
+
+
+def decimate_batch(x, hs, ws, params):
+    """x[o::f, o::f] per sample; samples with other (factor, offset) are done apart."""
+    out_hs = [len(range(p["offset"], int(h), p["factor"])) for p, h in zip(params, hs)]
+    out_ws = [len(range(p["offset"], int(w), p["factor"])) for p, w in zip(params, ws)]
+    out = x.new_zeros(x.shape[0], x.shape[1], max(out_hs), max(out_ws))
+    for key in {(p["factor"], p["offset"]) for p in params}:
+        f, o = key
+        idx = torch.tensor([i for i, p in enumerate(params) if (p["factor"], p["offset"]) == key], device=x.device)
+        part = x[idx][:, :, o::f, o::f]
+        out[idx, :, : part.shape[2], : part.shape[3]] = part[:, :, : out.shape[2], : out.shape[3]]
+    return out, out_hs, out_ws

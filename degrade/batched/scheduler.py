@@ -1,0 +1,133 @@
+"""Running many records at once.
+
+Records of one pipeline differ per sample (ops skipped, chosen or shuffled; sizes drawn), so
+the steps cannot run in lock-step. Each round takes the op that most samples have next, applies
+it to all of them in one batched call (with their own params), and advances them; a sample's
+steps always run in its own order. Samples of different sizes share a canvas (see ``canvas``).
+Ops without a torch applier (JPEG and WebP for now: OpenCV's codecs) run through their numpy
+applier sample by sample, so every pipeline works, if not every op is fast yet.
+"""
+
+import numpy as np
+import torch
+
+from lightsr.degrade.batched.filters import blur_batch, usm_batch
+from lightsr.degrade.batched.levels import clip_batch, decimate_batch, quantize_batch
+from lightsr.degrade.batched.noise import gaussian_batch, poisson_batch, speckle_batch
+from lightsr.degrade.batched.resize import resize_batch
+from lightsr.degrade.ops import OPS
+from lightsr.errors import LightSRError, OpError
+
+
+def _resize(x, hs, ws, params):
+    out_hs, out_ws = [p["h"] for p in params], [p["w"] for p in params]
+    out = resize_batch(x, hs.tolist(), ws.tolist(), out_hs, out_ws, [p["mode"] for p in params],
+                       [bool(p.get("clip")) for p in params])
+    return out, out_hs, out_ws
+
+
+def _same_size(fn):
+    def run(x, hs, ws, params):
+        return fn(x, hs, ws, params), hs.tolist(), ws.tolist()
+    return run
+
+
+# op name -> fn(x (n, C, H, W), hs, ws (n,) int64 CPU tensors, params list) -> (out, out_hs, out_ws)
+APPLIERS = {
+    "blur": _same_size(blur_batch),
+    "usm": _same_size(usm_batch),
+    "gaussian_noise": _same_size(gaussian_batch),
+    "speckle_noise": _same_size(speckle_batch),
+    "poisson_noise": _same_size(poisson_batch),
+    "clip": _same_size(clip_batch),
+    "quantize": _same_size(quantize_batch),
+    "resize": _resize,
+    "resize_to_target": _resize,
+    "decimate": decimate_batch,
+}
+
+
+def _numpy_fallback(name):
+    """Apply a numpy op sample by sample (ops with no torch applier)."""
+    cls = OPS[name]
+
+    def run(x, hs, ws, params):
+        outs = []
+        for i, p in enumerate(params):
+            img = x[i, :, : hs[i], : ws[i]].permute(1, 2, 0).cpu().numpy()
+            outs.append(torch.from_numpy(np.ascontiguousarray(cls.apply(img, p))).permute(2, 0, 1))
+        out_hs, out_ws = [o.shape[1] for o in outs], [o.shape[2] for o in outs]
+        out = x.new_zeros(len(outs), x.shape[1], max(out_hs), max(out_ws))
+        for i, o in enumerate(outs):
+            out[i, :, : o.shape[1], : o.shape[2]] = o.to(x.device)
+        return out, out_hs, out_ws
+    return run
+
+
+class _Canvas:
+    def __init__(self, x):
+        self.x = x
+        b = x.shape[0]
+        self.hs = torch.full((b,), x.shape[2], dtype=torch.int64)
+        self.ws = torch.full((b,), x.shape[3], dtype=torch.int64)
+
+    def run(self, name, members, params):
+        idx = torch.tensor(members, device=self.x.device)
+        cpu_idx = torch.tensor(members)
+        hs, ws = self.hs[cpu_idx], self.ws[cpu_idx]
+        sub = self.x[idx][:, :, : int(hs.max()), : int(ws.max())]
+        fn = APPLIERS.get(name) or _numpy_fallback(name)
+        try:
+            out, out_hs, out_ws = fn(sub, hs, ws, params)
+        except LightSRError:
+            raise
+        except Exception as e:
+            raise OpError(name, f"{type(e).__name__}: {e} (batched, params of the first sample {params[0]})") from e
+        grow_h, grow_w = max(0, out.shape[2] - self.x.shape[2]), max(0, out.shape[3] - self.x.shape[3])
+        if grow_h or grow_w:
+            self.x = torch.nn.functional.pad(self.x, (0, grow_w, 0, grow_h))
+        self.x[idx, :, : out.shape[2], : out.shape[3]] = out
+        self.hs[cpu_idx] = torch.tensor(out_hs, dtype=torch.int64)
+        self.ws[cpu_idx] = torch.tensor(out_ws, dtype=torch.int64)
+
+    def crop(self):
+        h, w = set(self.hs.tolist()), set(self.ws.tolist())
+        if len(h) != 1 or len(w) != 1:
+            raise LightSRError(f"the batch ended at different sizes {sorted(h)} x {sorted(w)}")
+        return self.x[:, :, : h.pop(), : w.pop()]
+
+
+def _run_stage(canvas, steps_per_sample):
+    position = [0] * len(steps_per_sample)
+    while True:
+        pending = {}
+        for i, steps in enumerate(steps_per_sample):
+            if position[i] < len(steps):
+                pending.setdefault(steps[position[i]]["op"], []).append(i)
+        if not pending:
+            return
+        name, members = max(pending.items(), key=lambda kv: len(kv[1]))
+        canvas.run(name, members, [steps_per_sample[i][position[i]]["params"] for i in members])
+        for i in members:
+            position[i] += 1
+
+
+def apply_records(hr, records):
+    """(LR, target HR) of ``records`` applied to ``hr``, a (B, C, H, W) float tensor in [0, 1]
+    on any device (one record per sample); the batched counterpart of ``Pipeline.apply``."""
+    from lightsr.degrade.pipeline import RECORD_VERSION
+
+    if hr.ndim != 4 or hr.shape[0] != len(records):
+        raise LightSRError(f"expected a (B, C, H, W) batch with one record per sample, got {tuple(hr.shape)} and "
+                           f"{len(records)} records")
+    for r in records:
+        if r.get("version") != RECORD_VERSION:
+            raise LightSRError(f"record of sample {r.get('index')} has version {r.get('version')}, not {RECORD_VERSION}")
+        if list(r["hr_shape"]) != [hr.shape[2], hr.shape[3]]:
+            raise LightSRError(f"record of sample {r.get('index')} was drawn for a {r['hr_shape'][0]}x{r['hr_shape'][1]} "
+                               f"HR, got {hr.shape[2]}x{hr.shape[3]}")
+    canvas = _Canvas(hr.to(torch.float32).clone())
+    _run_stage(canvas, [r["gt"] for r in records])
+    target = canvas.crop().clone()
+    _run_stage(canvas, [r["lq"] for r in records])
+    return canvas.crop().contiguous(), target

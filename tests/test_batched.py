@@ -1,0 +1,166 @@
+"""The batched torch backend against the numpy appliers: op by op and preset by preset, given the
+same params (records), the outputs agree (PSNR >= 45 dB; most are equal to float rounding)."""
+
+import numpy as np
+import pytest
+import torch
+
+from lightsr.degrade.batched import apply_records
+from lightsr.degrade.pipeline import RECORD_VERSION, Pipeline
+from lightsr.degrade.presets import load_pipeline
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def psnr(a, b):
+    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
+    return np.inf if mse == 0 else 10 * np.log10(1.0 / mse)
+
+
+@pytest.fixture(scope="module")
+def patches(photo):
+    rng = np.random.default_rng(0)
+    h, w = photo.shape[:2]
+    out = []
+    for _ in range(6):
+        y, x = rng.integers(0, h - 96), rng.integers(0, w - 96)
+        out.append(photo[y:y + 96, x:x + 96])
+    return np.stack(out).astype(np.float32)
+
+
+def record(steps, shape=(96, 96), scale=1):
+    return {"version": RECORD_VERSION, "pipeline": "test", "scale": scale, "seed": 0, "epoch": 0, "index": 0,
+            "hr_shape": list(shape), "gt": [], "lq": steps}
+
+
+def both(patches, steps_per_sample, device="cpu"):
+    """(numpy outputs, torch outputs) of one step list per sample."""
+    records = [record(steps) for steps in steps_per_sample]
+    expected = [Pipeline.apply(p, r)[0] for p, r in zip(patches, records)]
+    hr = torch.from_numpy(patches[: len(records)]).permute(0, 3, 1, 2).to(device)
+    return expected, _apply_ragged(hr, records)
+
+
+def _apply_ragged(hr, records):
+    """The batched steps, each sample cropped to its own final size (these tests end at several)."""
+    from lightsr.degrade.batched import scheduler
+
+    canvas = scheduler._Canvas(hr.clone())
+    scheduler._run_stage(canvas, [r["lq"] for r in records])
+    return [canvas.x[i, :, : canvas.hs[i], : canvas.ws[i]].permute(1, 2, 0).cpu().numpy() for i in range(len(records))]
+
+
+def assert_close(expected, ours, floor=45.0, exact=None):
+    for e, o in zip(expected, ours):
+        assert e.shape == o.shape
+        if exact is not None:
+            assert np.abs(e - o).max() <= exact, np.abs(e - o).max()
+        assert psnr(e, o) >= floor
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_blur_every_family_with_per_sample_kernels(patches, device):
+    steps = [
+        [{"op": "blur", "params": {"family": "iso", "size": 7, "sigma": 1.5}}],
+        [{"op": "blur", "params": {"family": "aniso", "size": 21, "sigma_x": 3.0, "sigma_y": 0.7, "theta": 0.6}}],
+        [{"op": "blur", "params": {"family": "sinc", "size": 13, "omega_c": 1.2}}],
+        [{"op": "blur", "params": {"family": "plateau_aniso", "size": 15, "sigma_x": 2, "sigma_y": 1, "theta": 2.0, "beta": 1.5}}],
+        [{"op": "blur", "params": {"family": "motion", "size": 11, "length": 7, "angle": 30}}],
+        [{"op": "blur", "params": {"family": "iso", "size": 5, "sigma": 0.8, "shift": [0.4, -0.3]}}],
+    ]
+    expected, ours = both(patches, steps, device)
+    assert_close(expected, ours, exact=2e-5)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_resize_every_mode_to_per_sample_sizes(patches, device):
+    modes = ["nearest", "bilinear", "bicubic", "area", "lanczos", "matlab_bicubic"]
+    sizes = [(40, 37), (150, 96), (96, 96), (61, 130), (24, 24), (97, 55)]
+    steps = [[{"op": "resize", "params": {"scale": 1.0, "h": h, "w": w, "mode": m, "clip": i % 2 == 0}}]
+             for i, (m, (h, w)) in enumerate(zip(modes, sizes))]
+    expected, ours = both(patches, steps, device)
+    assert_close(expected, ours, exact=2e-5)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_noise_fields_are_the_numpy_fields(patches, device):
+    cov = [[0.004, 0.001, 0.0], [0.001, 0.003, 0.0005], [0.0, 0.0005, 0.002]]
+    steps = [
+        [{"op": "gaussian_noise", "params": {"sigma": 12.0, "mode": "color", "seed": 11, "clip": True, "round": False}}],
+        [{"op": "gaussian_noise", "params": {"sigma": 25.0, "mode": "gray", "seed": 2**60 + 1, "clip": True, "round": True}}],
+        [{"op": "gaussian_noise", "params": {"sigma": 0.0, "mode": "correlated", "cov": cov, "seed": 5, "clip": False,
+                                             "round": False}}],
+        [{"op": "speckle_noise", "params": {"sigma": 20.0, "mode": "color", "seed": 7, "clip": True, "round": False}}],
+        [{"op": "poisson_noise", "params": {"scale": 2.0, "vals": "auto", "gray": False, "add_to": "input", "seed": 9,
+                                            "clip": True, "round": True}}],
+        [{"op": "poisson_noise", "params": {"scale": 1.0, "vals": 350.0, "gray": True, "add_to": "rounded", "seed": 3,
+                                            "clip": True, "round": False}}],
+    ]
+    expected, ours = both(patches, steps, device)
+    assert_close(expected, ours, floor=45.0)
+    for e, o in zip(expected, ours):  # the same field, not just the same statistics: rounding flips only
+        assert np.mean(np.abs(e - o) <= 1e-5) > 0.999
+    # a sample's noise does not depend on its neighbours in the batch
+    alone, _ = both(patches[1:2], steps[1:2], device)
+    assert psnr(alone[0], ours[1]) >= 45
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_noise_after_a_resize_uses_the_samples_own_layout(patches, device):
+    # samples of different sizes on one canvas: each still draws its own C-order stream
+    steps = [[{"op": "resize", "params": {"scale": 1.0, "h": h, "w": w, "mode": "area", "clip": False}},
+              {"op": "gaussian_noise", "params": {"sigma": 10.0, "mode": "color", "seed": i, "clip": True, "round": False}},
+              {"op": "poisson_noise", "params": {"scale": 1.0, "vals": "auto", "gray": i % 2 == 1, "add_to": "input",
+                                                 "seed": 100 + i, "clip": True, "round": False}}]
+             for i, (h, w) in enumerate([(50, 70), (96, 31), (33, 33), (80, 90)])]
+    expected, ours = both(patches, steps, device)
+    assert_close(expected, ours, floor=45.0)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_usm_levels_decimate_and_the_codec_fallback(patches, device):
+    steps = [
+        [{"op": "usm", "params": {"weight": 0.5, "radius": 50, "threshold": 10}}],
+        [{"op": "usm", "params": {"weight": 0.8, "radius": 6, "threshold": 0}}],
+        [{"op": "clip", "params": {"low": 0.2, "high": 0.7}}, {"op": "quantize", "params": {"bits": 8}}],
+        [{"op": "decimate", "params": {"factor": 3, "offset": 1}}],
+        [{"op": "jpeg", "params": {"quality": 35, "sampling": "420"}}],
+        [{"op": "quantize", "params": {"bits": 16}}],
+    ]
+    expected, ours = both(patches, steps, device)
+    assert_close(expected, ours, exact=2e-5)
+
+
+@pytest.mark.parametrize("preset", ["bicubic", "realesrgan", "bsrgan", "bsrgan_plus"])
+def test_presets_give_the_cpu_result(patches, preset):
+    pipe = load_pipeline(preset)
+    hr = torch.from_numpy(patches).permute(0, 3, 1, 2)
+    lr, target, records = pipe.batch(hr, seed=4, indices=range(10, 16))
+    for i, (p, r) in enumerate(zip(patches, records)):
+        assert r == pipe.sample(p.shape, 4, 10 + i)  # the same draw as the CPU path
+        cpu_lr, cpu_target = pipe.apply(p, r)
+        assert psnr(cpu_lr, lr[i].permute(1, 2, 0).numpy()) >= 45
+        assert psnr(cpu_target, target[i].permute(1, 2, 0).numpy()) >= 45
+    assert lr.shape == (6, 3, 24, 24)
+
+
+def test_bad_records_are_refused(patches):
+    hr = torch.from_numpy(patches[:1]).permute(0, 3, 1, 2)
+    old = dict(record([]), version=1)
+    with pytest.raises(Exception, match="version 1"):
+        apply_records(hr, [old])
+    with pytest.raises(Exception, match="drawn for a 50x50 HR"):
+        apply_records(hr, [record([], shape=(50, 50))])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_records_replay_across_backends(patches):
+    pipe = load_pipeline("realesrgan")
+    hr = torch.from_numpy(patches).permute(0, 3, 1, 2)
+    lr_gpu, _, records = pipe.batch(hr.cuda(), seed=1, indices=range(6))
+    lr_cpu, _ = pipe.apply_batch(hr, records)
+    for i, (p, r) in enumerate(zip(patches, records)):
+        numpy_lr = pipe.replay(p, r)
+        assert psnr(numpy_lr, lr_gpu[i].permute(1, 2, 0).cpu().numpy()) >= 45
+        assert psnr(numpy_lr, lr_cpu[i].permute(1, 2, 0).numpy()) >= 45
