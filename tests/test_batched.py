@@ -35,7 +35,7 @@ def record(steps, shape=(96, 96), scale=1):
 
 def both(patches, steps_per_sample, device="cpu"):
     """(numpy outputs, torch outputs) of one step list per sample."""
-    records = [record(steps) for steps in steps_per_sample]
+    records = [record(steps, p.shape[:2]) for steps, p in zip(steps_per_sample, patches)]
     expected = [Pipeline.apply(p, r)[0] for p, r in zip(patches, records)]
     hr = torch.from_numpy(patches[: len(records)]).permute(0, 3, 1, 2).to(device)
     return expected, _apply_ragged(hr, records)
@@ -124,11 +124,32 @@ def test_usm_levels_decimate_and_the_codec_fallback(patches, device):
         [{"op": "usm", "params": {"weight": 0.8, "radius": 6, "threshold": 0}}],
         [{"op": "clip", "params": {"low": 0.2, "high": 0.7}}, {"op": "quantize", "params": {"bits": 8}}],
         [{"op": "decimate", "params": {"factor": 3, "offset": 1}}],
-        [{"op": "jpeg", "params": {"quality": 35, "sampling": "420"}}],
+        [{"op": "webp", "params": {"quality": 35}}],
         [{"op": "quantize", "params": {"bits": 16}}],
     ]
     expected, ours = both(patches, steps, device)
     assert_close(expected, ours, exact=2e-5)
+
+
+def blockiness(img):
+    """Mean jump across 8x8 block boundaries over the mean jump inside blocks (columns and rows)."""
+    y = img.mean(2).astype(np.float64)
+    dx, dy = np.abs(np.diff(y, axis=1)), np.abs(np.diff(y, axis=0))
+    edge_x, edge_y = (np.arange(dx.shape[1]) % 8) == 7, (np.arange(dy.shape[0]) % 8) == 7
+    return (dx[:, edge_x].mean() + dy[edge_y].mean()) / (dx[:, ~edge_x].mean() + dy[~edge_y].mean())
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_torch_jpeg_matches_libjpeg(patches, device):
+    # odd sizes (partial blocks and MCUs), every sampling, low to high quality
+    crops = [patches[0], patches[1][:61, :83], patches[2][:33, :90], patches[3], patches[4][:95, :9], patches[5]]
+    settings = [(5, "420"), (20, "420"), (35, "422"), (50, "444"), (75, "420"), (95, "444")]
+    for crop, (quality, sampling) in zip(crops, settings):
+        steps = [[{"op": "jpeg", "params": {"quality": quality, "sampling": sampling}}]]
+        expected, ours = both(crop[None], steps, device)
+        assert psnr(expected[0], ours[0]) >= 35, (quality, sampling)  # the issue's bar; measured ~45-50 dB
+        if crop.shape[0] >= 64 and crop.shape[1] >= 64:
+            assert blockiness(ours[0]) == pytest.approx(blockiness(expected[0]), rel=0.05)
 
 
 @pytest.mark.parametrize("preset", ["bicubic", "realesrgan", "bsrgan", "bsrgan_plus"])
@@ -136,10 +157,14 @@ def test_presets_give_the_cpu_result(patches, preset):
     pipe = load_pipeline(preset)
     hr = torch.from_numpy(patches).permute(0, 3, 1, 2)
     lr, target, records = pipe.batch(hr, seed=4, indices=range(10, 16))
+    # with OpenCV's codec in place of the torch JPEG, every other op must hold the 45 dB bar
+    lr_codec, _ = apply_records(hr, records, numpy_ops={"jpeg"})
     for i, (p, r) in enumerate(zip(patches, records)):
         assert r == pipe.sample(p.shape, 4, 10 + i)  # the same draw as the CPU path
         cpu_lr, cpu_target = pipe.apply(p, r)
-        assert psnr(cpu_lr, lr[i].permute(1, 2, 0).numpy()) >= 45
+        jpeg = any(step["op"] == "jpeg" for step in r["lq"])
+        assert psnr(cpu_lr, lr[i].permute(1, 2, 0).numpy()) >= (35 if jpeg else 45)
+        assert psnr(cpu_lr, lr_codec[i].permute(1, 2, 0).numpy()) >= 45
         assert psnr(cpu_target, target[i].permute(1, 2, 0).numpy()) >= 45
     assert lr.shape == (6, 3, 24, 24)
 

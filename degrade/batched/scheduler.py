@@ -4,14 +4,15 @@ Records of one pipeline differ per sample (ops skipped, chosen or shuffled; size
 the steps cannot run in lock-step. Each round takes the op that most samples have next, applies
 it to all of them in one batched call (with their own params), and advances them; a sample's
 steps always run in its own order. Samples of different sizes share a canvas (see ``canvas``).
-Ops without a torch applier (JPEG and WebP for now: OpenCV's codecs) run through their numpy
-applier sample by sample, so every pipeline works, if not every op is fast yet.
+Ops without a torch applier (WebP, and any op a user registers) run through their numpy applier
+sample by sample, so every pipeline works, if not every op is fast.
 """
 
 import numpy as np
 import torch
 
 from lightsr.degrade.batched.filters import blur_batch, usm_batch
+from lightsr.degrade.batched.jpeg import jpeg_batch
 from lightsr.degrade.batched.levels import clip_batch, decimate_batch, quantize_batch
 from lightsr.degrade.batched.noise import gaussian_batch, poisson_batch, speckle_batch
 from lightsr.degrade.batched.resize import resize_batch
@@ -39,6 +40,7 @@ APPLIERS = {
     "gaussian_noise": _same_size(gaussian_batch),
     "speckle_noise": _same_size(speckle_batch),
     "poisson_noise": _same_size(poisson_batch),
+    "jpeg": _same_size(jpeg_batch),
     "clip": _same_size(clip_batch),
     "quantize": _same_size(quantize_batch),
     "resize": _resize,
@@ -65,8 +67,8 @@ def _numpy_fallback(name):
 
 
 class _Canvas:
-    def __init__(self, x):
-        self.x = x
+    def __init__(self, x, numpy_ops=()):
+        self.x, self.numpy_ops = x, set(numpy_ops)
         b = x.shape[0]
         self.hs = torch.full((b,), x.shape[2], dtype=torch.int64)
         self.ws = torch.full((b,), x.shape[3], dtype=torch.int64)
@@ -76,7 +78,8 @@ class _Canvas:
         cpu_idx = torch.tensor(members)
         hs, ws = self.hs[cpu_idx], self.ws[cpu_idx]
         sub = self.x[idx][:, :, : int(hs.max()), : int(ws.max())]
-        fn = APPLIERS.get(name) or _numpy_fallback(name)
+        fn = APPLIERS.get(name) if name not in self.numpy_ops else None
+        fn = fn or _numpy_fallback(name)
         try:
             out, out_hs, out_ws = fn(sub, hs, ws, params)
         except LightSRError:
@@ -112,9 +115,11 @@ def _run_stage(canvas, steps_per_sample):
             position[i] += 1
 
 
-def apply_records(hr, records):
+def apply_records(hr, records, numpy_ops=()):
     """(LR, target HR) of ``records`` applied to ``hr``, a (B, C, H, W) float tensor in [0, 1]
-    on any device (one record per sample); the batched counterpart of ``Pipeline.apply``."""
+    on any device (one record per sample); the batched counterpart of ``Pipeline.apply``.
+    ``numpy_ops`` names ops to run through their numpy appliers instead (e.g. "jpeg": OpenCV's
+    codec, bit-exact with the CPU path, at the cost of a round trip to the CPU)."""
     from lightsr.degrade.pipeline import RECORD_VERSION
 
     if hr.ndim != 4 or hr.shape[0] != len(records):
@@ -126,7 +131,7 @@ def apply_records(hr, records):
         if list(r["hr_shape"]) != [hr.shape[2], hr.shape[3]]:
             raise LightSRError(f"record of sample {r.get('index')} was drawn for a {r['hr_shape'][0]}x{r['hr_shape'][1]} "
                                f"HR, got {hr.shape[2]}x{hr.shape[3]}")
-    canvas = _Canvas(hr.to(torch.float32).clone())
+    canvas = _Canvas(hr.to(torch.float32).clone(), numpy_ops)
     _run_stage(canvas, [r["gt"] for r in records])
     target = canvas.crop().clone()
     _run_stage(canvas, [r["lq"] for r in records])
