@@ -52,7 +52,8 @@ def _paths(source):
 
 
 class DegradedPatches(Dataset):
-    """(lr, hr, record) patches made on the fly from HR images through a degradation pipeline.
+    """(lr, hr, record) patches made on the fly from HR images through a degradation pipeline
+    (or, with ``degrade=False``, the HR patches and their keys, for ``pipeline.batch`` on a GPU).
 
     Item ``i`` takes image ``i // samples_per_image``, pads it (reflect-101) if smaller than
     ``patch_size``, crops a random ``patch_size`` square, applies a random flip/rotation
@@ -61,8 +62,9 @@ class DegradedPatches(Dataset):
     """
 
     def __init__(self, source, pipeline, patch_size=256, seed=0, samples_per_image=1, augment=True,
-                 cache_images=False, alpha="drop"):
+                 cache_images=False, alpha="drop", degrade=True):
         self.paths = _paths(source)
+        self.degrade = degrade  # False: items carry the HR patch and its key; pipeline.batch degrades on a device
         self.pipeline, self.patch_size, self.seed = pipeline, int(patch_size), int(seed)
         if self.patch_size % pipeline.scale:
             raise LightSRError(f"patch_size {patch_size} must be a multiple of the scale {pipeline.scale}")
@@ -107,6 +109,8 @@ class DegradedPatches(Dataset):
         if not 0 <= index < len(self):
             raise IndexError(index)
         plain = self.patch(index, epoch)
+        if not self.degrade:
+            return {"hr_plain": to_tensor(plain), "index": index, "epoch": epoch}
         s = self.pipeline.run(plain, self.seed, index, epoch)
         return {"lr": to_tensor(s.lr), "hr": to_tensor(s.hr), "hr_plain": to_tensor(plain), "index": index, "record": s.record}
 

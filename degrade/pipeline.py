@@ -241,14 +241,17 @@ class Pipeline:
         return s.lr, s.record
 
     def batch(self, hr, seed, indices, epoch=0):
-        """Degrade a (B, C, H, W) torch batch on its device, sample i drawn as ``index=indices[i]``:
-        returns (lr, target, records), equal to ``run`` on each sample (see degrade.batched)."""
+        """Degrade a (B, C, H, W) torch batch on its device, sample i drawn as ``index=indices[i]``
+        (``epoch``: one for all, or one per sample): returns (lr, target, records), equal to
+        ``run`` on each sample (see degrade.batched)."""
         from lightsr.degrade.batched import apply_records
 
-        if len(indices) != hr.shape[0]:
-            raise LightSRError(f"pipeline '{self.name}': {hr.shape[0]} images but {len(indices)} indices")
+        indices = list(indices)
+        epochs = [epoch] * len(indices) if isinstance(epoch, (int, np.integer)) else list(epoch)
+        if not len(indices) == len(epochs) == hr.shape[0]:
+            raise LightSRError(f"pipeline '{self.name}': {hr.shape[0]} images, {len(indices)} indices, {len(epochs)} epochs")
         shape = (int(hr.shape[2]), int(hr.shape[3]), int(hr.shape[1]))
-        records = [self.sample(shape, seed, int(i), epoch) for i in indices]
+        records = [self.sample(shape, seed, int(i), int(e)) for i, e in zip(indices, epochs)]
         lr, target = apply_records(hr, records)
         return lr, target, records
 

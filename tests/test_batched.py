@@ -4,6 +4,7 @@ same params (records), the outputs agree (PSNR >= 45 dB; most are equal to float
 import numpy as np
 import pytest
 import torch
+from test_train import config, hr_dir  # noqa: F401  (the trainer's config helper and HR fixture)
 
 from lightsr.degrade.batched import apply_records
 from lightsr.degrade.pipeline import RECORD_VERSION, Pipeline
@@ -189,3 +190,19 @@ def test_records_replay_across_backends(patches):
         numpy_lr = pipe.replay(p, r)
         assert psnr(numpy_lr, lr_gpu[i].permute(1, 2, 0).cpu().numpy()) >= 45
         assert psnr(numpy_lr, lr_cpu[i].permute(1, 2, 0).numpy()) >= 45
+
+
+def test_training_degrades_on_the_device_as_the_workers_do(hr_dir, tmp_path):  # noqa: F811
+    from lightsr.trainers.data import train_loader
+    from lightsr.trainers.engine import Trainer
+
+    base = {"data.pipeline": "realesrgan", "data.patch": 64, "val.type": "none", "train.total_steps": 2}
+    lr = {}
+    for where in ("workers", "device"):
+        cfg = config(hr_dir, tmp_path, **base, **{"data.degrade_on": where})
+        trainer = Trainer(cfg, run_dir=str(tmp_path / where), resume=False)
+        _, _, loader = train_loader(cfg, 0)
+        lr[where], _, _ = trainer._prepare(next(iter(loader)))
+        assert trainer.train_step(next(iter(loader)))["total"] > 0
+    for a, b in zip(lr["workers"], lr["device"]):  # the same samples (keys), degraded on either path
+        assert psnr(a.permute(1, 2, 0).numpy(), b.permute(1, 2, 0).numpy()) >= 35

@@ -24,6 +24,7 @@ class DataConfig:
     hr: str = "embedded"  # a folder of HR images, or "embedded" (the photos that ship offline)
     lr: Optional[str] = None  # paired only
     pipeline: str = "bicubic"  # a preset name or a pipeline YAML (degraded only)
+    degrade_on: Literal["workers", "device"] = "workers"  # device: HR patches go to the GPU, degraded there in batches
     exclude: list[str] = field(default_factory=list)  # file names kept out of training (held-out photos)
     patch: int = field(default=96, metadata={"min": 8})  # HR patch size
     samples_per_image: int = field(default=1, metadata={"min": 1})
@@ -204,6 +205,8 @@ class Config:
             raise ConfigError("data.patch", f"must be a multiple of the scale {self.scale}")
         if self.data.type == "paired" and not self.data.lr:
             raise ConfigError("data.lr", "paired data needs an LR folder")
+        if self.data.type == "paired" and self.data.degrade_on == "device":
+            raise ConfigError("data.degrade_on", "paired folders are not degraded; use workers")
         if self.val.type != "none" and self.val.crop % self.scale:
             raise ConfigError("val.crop", f"must be a multiple of the scale {self.scale}")
         if self.train.amp == "fp16" and self.device == "cpu":

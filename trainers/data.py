@@ -66,6 +66,9 @@ class StreamBatchSampler(Sampler):
 
 
 def collate_pairs(items):
+    if "lr" not in items[0]:  # degraded on the device: HR patches and their (epoch, index) keys
+        return {"hr_plain": torch.stack([it["hr_plain"] for it in items]), "index": [it["index"] for it in items],
+                "epoch": [it["epoch"] for it in items]}
     out = {"lr": torch.stack([it["lr"] for it in items]), "hr": torch.stack([it["hr"] for it in items])}
     out["hr_plain"] = torch.stack([it.get("hr_plain", it["hr"]) for it in items])
     return out
@@ -83,7 +86,8 @@ def train_dataset(cfg):
 
     pipeline = load_pipeline(d.pipeline, scale=cfg.scale)
     return DegradedPatches(hr_paths(d.hr, d.exclude), pipeline, patch_size=d.patch, seed=cfg.seed,
-                           samples_per_image=d.samples_per_image, augment=d.augment, cache_images=True)
+                           samples_per_image=d.samples_per_image, augment=d.augment, cache_images=True,
+                           degrade=d.degrade_on == "workers")
 
 
 def train_loader(cfg, start_step, rank=0, world=1):

@@ -153,6 +153,11 @@ class Trainer:
         if self.rank == 0:
             os.makedirs(self.run_dir, exist_ok=True)
             atomic_write_text(os.path.join(self.run_dir, "config.yml"), yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        self.device_pipeline = None
+        if cfg.data.type == "degraded" and cfg.data.degrade_on == "device":
+            from lightsr.degrade.presets import load_pipeline
+
+            self.device_pipeline = load_pipeline(cfg.data.pipeline, scale=cfg.scale)
         self.val_pairs = validation_pairs(cfg) if self.rank == 0 else []
         self._tb = None
 
@@ -241,7 +246,11 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
 
     def _prepare(self, batch):
-        lr, hr, plain = (batch[k].to(self.device, non_blocking=True) for k in ("lr", "hr", "hr_plain"))
+        if "lr" not in batch:  # data.degrade_on: device: the batched backend degrades the HR patches here
+            plain = batch["hr_plain"].to(self.device, non_blocking=True)
+            lr, hr, _ = self.device_pipeline.batch(plain, self.cfg.seed, batch["index"], batch["epoch"])
+        else:
+            lr, hr, plain = (batch[k].to(self.device, non_blocking=True) for k in ("lr", "hr", "hr_plain"))
         if self.info.color == "y":
             lr, hr, plain = rgb_to_y_tensor(lr), rgb_to_y_tensor(hr), rgb_to_y_tensor(plain)
         return lr, hr, plain
