@@ -14,6 +14,13 @@
    a negligible share of the time), and its scipy.finfo by numpy's.
 3. lightsr `bicubic` against basicsr's MATLAB imresize, per core.
 4. Where the time of the `realesrgan` preset goes, op by op.
+
+    python bench/degrade.py --device cuda [--seconds 8]
+
+runs instead the batched backends on one device, in one run: lightsr's `realesrgan` preset
+through Pipeline.batch (every parameter drawn per sample) against the basicsr-primitives
+pipeline (one resize mode, scale and noise type per batch, as Real-ESRGAN's model draws them),
+both on that device at batch 16 and 64; on "cpu" this measures the CPU-torch backend.
 """
 
 import argparse
@@ -84,7 +91,7 @@ def lightsr_rate(name, seconds, processes):
 class BasicsrRealESRGAN:
     """Real-ESRGAN's training-time degradation built from basicsr's own functions (x4plus options)."""
 
-    def __init__(self, batch):
+    def __init__(self, batch, device="cpu"):
         from lightsr.compat import prepare_basicsr
 
         prepare_basicsr()
@@ -94,8 +101,8 @@ class BasicsrRealESRGAN:
         from basicsr.utils.img_process_util import filter2D
 
         self.torch, self.deg, self.filter2D = torch, deg, filter2D
-        self.jpeger, self.usm = DiffJPEG(differentiable=False), USMSharp()
-        self.batch = batch
+        self.jpeger, self.usm = DiffJPEG(differentiable=False).to(device), USMSharp().to(device)
+        self.batch, self.device = batch, device
         self.kernel_range = [2 * v + 1 for v in range(3, 11)]
         self.kernels = ["iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso"]
         self.kernel_prob = [0.45, 0.25, 0.12, 0.03, 0.12, 0.03]
@@ -138,10 +145,10 @@ class BasicsrRealESRGAN:
     def __call__(self, hrs):
         torch, F, f2d = self.torch, self.torch.nn.functional, self.filter2D
         with torch.no_grad():
-            k1 = torch.FloatTensor(np.stack([self._kernel([0.2, 3], 0.1) for _ in hrs]))
-            k2 = torch.FloatTensor(np.stack([self._kernel([0.2, 1.5], 0.1) for _ in hrs]))
-            sinc = torch.FloatTensor(np.stack([self._final_sinc() for _ in hrs]))
-            gt = torch.from_numpy(np.stack(hrs).transpose(0, 3, 1, 2)).contiguous()
+            k1 = torch.FloatTensor(np.stack([self._kernel([0.2, 3], 0.1) for _ in range(len(hrs))])).to(self.device)
+            k2 = torch.FloatTensor(np.stack([self._kernel([0.2, 1.5], 0.1) for _ in range(len(hrs))])).to(self.device)
+            sinc = torch.FloatTensor(np.stack([self._final_sinc() for _ in range(len(hrs))])).to(self.device)
+            gt = hrs if isinstance(hrs, torch.Tensor) else torch.from_numpy(np.stack(hrs).transpose(0, 3, 1, 2)).contiguous()
             h, w = gt.shape[2:]
             out = f2d(self.usm(gt).contiguous(), k1)
             out = self._resize(out, [0.2, 0.7, 0.1], [0.15, 1.5])
@@ -171,6 +178,37 @@ def basicsr_rate(seconds, batch, threads):
     torch.set_num_threads(threads)
     pipe, hrs = BasicsrRealESRGAN(batch), patches()
     return timed(lambda i: pipe([hrs[(i * batch + j) % len(hrs)] for j in range(batch)]), seconds, warmup=1)
+
+
+def _sync(device):
+    import torch
+
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def device_rates(seconds, batch, device):
+    """(basicsr-primitives pairs/s, lightsr Pipeline.batch pairs/s) on ``device`` at ``batch``."""
+    import torch
+
+    from lightsr.degrade import load_pipeline
+
+    hrs = patches(n=batch)
+    hr = torch.from_numpy(np.stack(hrs).transpose(0, 3, 1, 2)).contiguous().to(device)
+    anchor = BasicsrRealESRGAN(batch, device)
+    pipe = load_pipeline("realesrgan", scale=SCALE)
+
+    def run_anchor(i):
+        n = anchor(hr)
+        _sync(device)
+        return n
+
+    def run_ours(i):
+        pipe.batch(hr, seed=0, indices=range(i * batch, (i + 1) * batch))
+        _sync(device)
+        return batch
+
+    return timed(run_anchor, seconds, warmup=2), timed(run_ours, seconds, warmup=2)
 
 
 def matlab_rate(seconds):
@@ -255,9 +293,20 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=8.0, help="measuring time per contender")
     ap.add_argument("--batch", type=int, default=16, help="batch size of the basicsr path")
+    ap.add_argument("--device", help="compare the batched backends on this device (cuda, cpu) instead")
     args = ap.parse_args()
     cores = os.cpu_count() or 1
     print(f"machine: {platform.processor() or platform.machine()}, {cores} cores, Python {platform.python_version()}")
+    if args.device:
+        from lightsr.eval.bench import device_name
+
+        print(f"device: {device_name(args.device)}; realesrgan, {HR}x{HR} -> {HR // SCALE}x{HR // SCALE}, "
+              f"{args.seconds:.0f} s per contender\n")
+        print(f"{'batch':>5} {'basicsr primitives pairs/s':>27} {'lightsr Pipeline.batch pairs/s':>31} {'ratio':>7}")
+        for batch in (16, 64):
+            anchor, ours = device_rates(args.seconds, batch, args.device)
+            print(f"{batch:>5} {anchor:27.1f} {ours:31.1f} {ours / anchor:6.1f}x")
+        return 0
     print(f"task: {HR}x{HR} HR -> {HR // SCALE}x{HR // SCALE} LR, x{SCALE}, no file I/O, {args.seconds:.0f} s per contender\n")
 
     rows = []

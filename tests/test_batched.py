@@ -206,3 +206,18 @@ def test_training_degrades_on_the_device_as_the_workers_do(hr_dir, tmp_path):  #
         assert trainer.train_step(next(iter(loader)))["total"] > 0
     for a, b in zip(lr["workers"], lr["device"]):  # the same samples (keys), degraded on either path
         assert psnr(a.permute(1, 2, 0).numpy(), b.permute(1, 2, 0).numpy()) >= 35
+
+
+def test_resize_matrices_reproduce_opencv_on_random_shapes():
+    # mixed enlarge/shrink included: OpenCV's INTER_AREA then changes method (built from its formula)
+    from lightsr.degrade.batched.resize import _matrices
+    from lightsr.degrade.resize import resize
+
+    rng = np.random.default_rng(1)
+    for _ in range(40):
+        h, w, oh, ow = (int(v) for v in rng.integers(3, 120, 4))
+        img = rng.random((h, w, 3), dtype=np.float32)
+        for mode in ("area", "bilinear", "bicubic", "nearest", "lanczos", "matlab_bicubic"):
+            wy, wxt = _matrices(mode, h, w, oh, ow, "cpu")
+            ours = (wy @ torch.from_numpy(img).permute(2, 0, 1) @ wxt).permute(1, 2, 0).numpy()
+            assert np.abs(ours - resize(img, oh, ow, mode)).max() < 1e-5, (mode, h, w, oh, ow)

@@ -26,10 +26,13 @@ def _gaussian_field(x, hs, ws, params):
     k1, k2 = (k.view(b, 1, 1, 1) for k in keys_torch([p["seed"] for p in params], x.device))
     hs_d, ws_d = hs.to(x.device), ws.to(x.device)
     sigma = torch.tensor([p["sigma"] / 255.0 for p in params], device=x.device, dtype=torch.float32).view(b, 1, 1, 1)
-    gray = torch.tensor([p["mode"] == "gray" for p in params], device=x.device).view(b, 1, 1, 1)
-    color = normal_torch(k1, k2, element_index(hs_d, ws_d, c, x.shape)) * sigma
-    mono = normal_torch(k1, k2, element_index(hs_d, ws_d, c, x.shape, per_channel=False)) * sigma
-    field = torch.where(gray, mono.expand_as(color), color)
+    field = torch.empty_like(x)
+    for mode, per_channel in (("color", True), ("gray", False)):  # gray: one field for all channels
+        sel = [i for i, p in enumerate(params) if p["mode"] == mode]
+        if sel:
+            idx = torch.tensor(sel, device=x.device)
+            index = element_index(hs_d[idx], ws_d[idx], c, (len(sel), c, h, w), per_channel)
+            field[idx] = (normal_torch(k1[idx], k2[idx], index) * sigma[idx]).expand(len(sel), c, h, w)
     correlated = [i for i, p in enumerate(params) if p["mode"] == "correlated"]
     if correlated:
         idx = torch.tensor(correlated, device=x.device)
@@ -69,14 +72,14 @@ def _distinct_levels(u8, hs, ws):
 def _table_counts(u, level, vals):
     cdf_np, guide_np, width, buckets = _poisson_tables(float(vals))
     cdf, guide = torch.from_numpy(cdf_np).to(u.device), torch.from_numpy(guide_np).to(u.device)
-    u = u.double()
+    shape = u.shape
+    u, level = u.double().reshape(-1), level.reshape(-1)
     idx = guide[level * buckets + (u * buckets).long()]
-    for _ in range(width):
-        step = cdf[idx] <= u
-        if not step.any():
-            break
-        idx = idx + step.long()
-    return (idx - level * width).to(torch.float32)
+    active = (cdf[idx] <= u).nonzero().squeeze(1)
+    while active.numel():  # walk up to the first count whose CDF exceeds u, on the few elements that need it
+        idx[active] += 1
+        active = active[cdf[idx[active]] <= u[active]]
+    return (idx - level * width).to(torch.float32).view(shape)
 
 
 def poisson_batch(x, hs, ws, params):

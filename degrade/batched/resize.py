@@ -1,51 +1,59 @@
 """Resizing as two matrix products, out = Wy @ x @ Wx^T, per sample.
 
 Every mode the CPU appliers use (OpenCV's nearest/bilinear/bicubic/area/lanczos on float32,
-MATLAB bicubic) is separable, so its weights are found by resizing with the CPU applier itself:
-column j of Wy is the resize of an image whose rows are all e_j (its rows' weights sum to 1, so
-the other axis leaves it unchanged), and likewise for Wx. The whole (h, w) -> (oh, ow) call is
-reproduced, because OpenCV's weights along one axis can depend on the other (INTER_AREA switches
-method when either axis is enlarged). The result is that applier's output to float rounding;
-matrices are cached per call and device; zero padding serves samples of other sizes.
+MATLAB bicubic) is separable: one matrix per axis. Each is found by resizing an identity image
+with the CPU applier itself along that axis, so it is that applier's weights to float rounding,
+whatever OpenCV does inside. One exception: OpenCV's INTER_AREA switches method when either axis
+is enlarged, to linear interpolation with area-style coefficients; that matrix is built from
+OpenCV's formula (resize.cpp) and checked against OpenCV by the tests. Matrices are cached per
+(mode, lengths, device); zero padding serves samples of other sizes.
 """
 
 import functools
+import math
 
 import numpy as np
 import torch
 
 from lightsr.degrade.resize import resize
 
-_MAX_CHANNELS = 4  # OpenCV resizes at most 4 channels in some modes (INTER_AREA)
+
+def _area_linear(n, on):
+    """OpenCV's INTER_AREA weights along an axis when the other axis is enlarged."""
+    inv = on / n
+    scale, m = 1.0 / inv, np.zeros((on, n), dtype=np.float32)  # computed as OpenCV does (floors depend on it)
+    for d in range(on):
+        s = math.floor(d * scale)
+        f = float(np.float32((d + 1) - (s + 1) * inv))
+        f = 0.0 if f <= 0 else f - math.floor(f)
+        if s < 0:
+            s, f = 0, 0.0
+        if s >= n - 1:
+            s, f = n - 1, 0.0
+        m[d, s] += np.float32(1.0 - f)
+        if f:
+            m[d, s + 1] += np.float32(f)
+    return m
 
 
-@functools.lru_cache(maxsize=256)
-def _matrices_np(mode, h, w, oh, ow):
-    """(Wy (oh, h), Wx^T (w, ow)) of the CPU applier resizing (h, w) to (oh, ow) with ``mode``."""
-    def axis(n, picks):
-        parts = []
-        for start in range(0, n, _MAX_CHANNELS):
-            basis = np.zeros((h, w, min(_MAX_CHANNELS, n - start)), dtype=np.float32)
-            for j in range(basis.shape[2]):
-                picks(basis, start + j, j)
-            parts.append(resize(basis, oh, ow, mode))
-        return np.concatenate(parts, axis=2)
-
-    def row(basis, i, j):
-        basis[i, :, j] = 1.0
-
-    def col(basis, i, j):
-        basis[:, i, j] = 1.0
-
-    wy = axis(h, row)[:, 0, :]  # (oh, h)
-    wxt = axis(w, col)[0, :, :].T  # (w, ow)
-    return np.ascontiguousarray(wy), np.ascontiguousarray(wxt)
+@functools.lru_cache(maxsize=1024)
+def _axis_np(mode, n, on, area_linear):
+    """(on, n) weights of resizing a length-n axis to on."""
+    if mode == "area" and area_linear:
+        return _area_linear(n, on)
+    return resize(np.eye(n, dtype=np.float32)[:, :, None], on, n, mode)[:, :, 0]
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=1024)
+def _axis(mode, n, on, area_linear, device):
+    return torch.from_numpy(_axis_np(mode, n, on, area_linear)).to(device)
+
+
 def _matrices(mode, h, w, oh, ow, device):
-    wy, wxt = _matrices_np(mode, h, w, oh, ow)
-    return torch.from_numpy(wy).to(device), torch.from_numpy(wxt).to(device)
+    if (h, w) == (oh, ow) and mode != "nearest":  # the CPU applier returns a copy
+        return torch.eye(h, device=device), torch.eye(w, device=device)
+    area_linear = oh > h or ow > w
+    return _axis(mode, h, oh, area_linear, device), _axis(mode, w, ow, area_linear, device).T
 
 
 def resize_batch(x, hs, ws, out_hs, out_ws, modes, clips):
