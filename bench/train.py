@@ -1,6 +1,7 @@
 """Training throughput of a recipe: steps/s, samples/s and the share of time spent on data.
 
     python bench/train.py [--recipe configs/x4_bicubic_psnr_cpu.yml] [--steps 300] [--device cpu|cuda]
+                          [--set data.batch=64 --set model.name=span ...]
 
 Runs the recipe's trainer (no checkpoints, no validation) for ``--steps`` after a warm-up: with
 data degraded in the training process (workers 0), in the recipe's loader workers, and on the
@@ -35,14 +36,15 @@ def _timed_prepare(trainer, totals):
     trainer._prepare = timed
 
 
-def measure(recipe, steps, device, workers, degrade_on="workers", warmup=20):
+def measure(recipe, steps, device, workers, degrade_on="workers", warmup=20, overrides=()):
     from lightsr.trainers.config import load_config
     from lightsr.trainers.data import train_loader
     from lightsr.trainers.engine import Trainer
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = load_config(recipe, [f"device={device}", f"data.workers={workers}", "val.type=none", f"output_root={tmp}",
-                                   "tensorboard=false", f"train.total_steps={steps + warmup}", f"data.degrade_on={degrade_on}"])
+                                   "tensorboard=false", f"train.total_steps={steps + warmup}", f"data.degrade_on={degrade_on}",
+                                   *overrides])
         trainer = Trainer(cfg, resume=False)
         prepare = [0.0]
         _timed_prepare(trainer, prepare)
@@ -71,17 +73,18 @@ def main():
     ap.add_argument("--recipe", default=os.path.join(ROOT, "configs", "x4_bicubic_psnr_cpu.yml"))
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe value")
     args = ap.parse_args()
     from lightsr.eval.bench import device_name
     from lightsr.trainers.config import load_config
 
-    recipe_workers = load_config(args.recipe).data.workers
+    recipe_workers = load_config(args.recipe, args.set).data.workers
     print(f"recipe: {os.path.basename(args.recipe)} on {device_name(args.device)} ({os.cpu_count()} cores)")
     print(f"{'degraded in':<22} {'steps/s':>9} {'samples/s':>10} {'data':>7}")
     runs = [(f"{w} loader workers" if w else "the training process", w, "workers") for w in sorted({0, recipe_workers})]
     runs.append((f"batches on {args.device}", 0, "device"))
     for label, workers, where in runs:
-        cfg, rate, share = measure(args.recipe, args.steps, args.device, workers, where)
+        cfg, rate, share = measure(args.recipe, args.steps, args.device, workers, where, overrides=args.set)
         print(f"{label:<22} {rate:9.2f} {rate * cfg.data.batch:10.1f} {100 * share:6.1f}%")
     print(f"model {cfg.model.name} x{cfg.scale}, batch {cfg.data.batch}, HR patch {cfg.data.patch}, "
           f"degradation '{cfg.data.pipeline}' made on the fly")
