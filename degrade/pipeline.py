@@ -247,7 +247,7 @@ class Pipeline:
         from lightsr.degrade.batched import apply_records
 
         indices = list(indices)
-        epochs = [epoch] * len(indices) if isinstance(epoch, (int, np.integer)) else list(epoch)
+        epochs = [int(epoch)] * len(indices) if np.ndim(epoch) == 0 else [int(e) for e in epoch]
         if not len(indices) == len(epochs) == hr.shape[0]:
             raise LightSRError(f"pipeline '{self.name}': {hr.shape[0]} images, {len(indices)} indices, {len(epochs)} epochs")
         shape = (int(hr.shape[2]), int(hr.shape[3]), int(hr.shape[1]))

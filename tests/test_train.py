@@ -93,15 +93,25 @@ def test_checkpoints_are_safetensors_and_a_plain_state(hr_dir, tmp_path):
     assert state["step"] == 10 and "opt_g" in state and "rng" in state
 
 
-def test_ddp_on_two_cpu_processes_equals_one_process(hr_dir, tmp_path):
-    cfg = config(hr_dir, tmp_path, **{"train.total_steps": 6, "train.ema": None, "val.type": "none"})
+@pytest.mark.parametrize("distill", [False, True])
+def test_ddp_on_two_cpu_processes_equals_one_process(hr_dir, tmp_path, distill):
+    changes = {"train.total_steps": 6, "train.ema": None, "val.type": "none"}
+    if distill:  # learned VID heads outside DDP: their gradients must be averaged too
+        from lightsr.models import create_model
+        from lightsr.models.weights import save_model
+
+        save_model(create_model("fsrcnn", scale=4), str(tmp_path / "teacher.safetensors"))
+        changes["train.distill"] = {"teacher": str(tmp_path / "teacher.safetensors"), "feature_weight": 0.5,
+                                    "feature_loss": "vid", "student_layers": ["first_part"], "teacher_layers": ["first_part"]}
+    cfg = config(hr_dir, tmp_path, **changes)
     path = tmp_path / "ddp.yml"
     from lightsr.trainers.schema import to_dict
 
     path.write_text(yaml.safe_dump(to_dict(cfg)))
     single, _ = run(cfg, tmp_path / "single")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+    port = str(29533 + distill)
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", port,
                           "-m", "lightsr", "train", str(path), "--run-dir", str(tmp_path / "ddp")],
                          capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]

@@ -214,8 +214,9 @@ class Config:
         t = self.train
         if t.pyramid.weights and len(t.pyramid.weights) != t.pyramid.levels:
             raise ConfigError("train.pyramid.weights", f"needs {t.pyramid.levels} weights (one per level)")
-        if t.privileged.enabled and (t.distill.teacher or t.gan.weight > 0):
-            raise ConfigError("train.privileged", "trains a PISR teacher; it does not combine with distillation or a GAN")
+        if t.privileged.enabled and (t.distill.teacher or t.gan.weight > 0 or t.ema):
+            raise ConfigError("train.privileged", "trains a PISR teacher; it does not combine with distillation, a GAN or "
+                                                  "EMA (the saved decoder must match the saved encoder)")
 
 
 def load_config(path, overrides=()):

@@ -317,6 +317,11 @@ class Trainer:
             return self._non_finite(losses)
         self.nan_streak = 0
         self.scaler.scale(total).backward()
+        if self.world > 1 and len(self.adapters):  # the learned distillation heads live outside DDP: average them here
+            for p in self.adapters.parameters():
+                if p.grad is not None:
+                    dist.all_reduce(p.grad)
+                    p.grad /= self.world
         if t.grad_clip > 0:
             self.scaler.unscale_(self.opt_g)
             nn.utils.clip_grad_norm_(self.g_params, t.grad_clip)

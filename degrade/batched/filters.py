@@ -21,7 +21,9 @@ def _grouped(x, weight, pad_y, pad_x, hs, ws):
     b, c, h, w = x.shape
     padded = reflect_pad(x, hs, ws, pad_y, pad_x)
     kernels = weight.unsqueeze(1).expand(b, c, *weight.shape[1:]).reshape(b * c, 1, *weight.shape[1:])
-    out = F.conv2d(padded.reshape(1, b * c, *padded.shape[2:]), kernels, groups=b * c)
+    # full float32: cuDNN may use TF32 on Ampere and newer GPUs (~1e-3 relative), far from the CPU applier
+    with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, allow_tf32=False):
+        out = F.conv2d(padded.reshape(1, b * c, *padded.shape[2:]), kernels, groups=b * c)
     return out.view(b, c, h, w)
 
 

@@ -1,7 +1,8 @@
 """JPEG in torch, per sample quality and sampling: what OpenCV's libjpeg(-turbo) round trip does.
 
 Encode: 8-bit RGB -> YCbCr (JFIF, rounded), chroma downsampled by 2x2 / 2x1 means with
-libjpeg's alternating rounding bias, edges replicated to whole MCUs, level shift, 8x8 DCT,
+libjpeg's alternating rounding bias, edges replicated to whole MCUs (columns at full size, rows
+after downsampling, as libjpeg's prep controller does), level shift, 8x8 DCT,
 quantisation by the standard tables scaled by quality (libjpeg's rule, baseline-clamped),
 rounded half away from zero. Decode: dequantise, inverse DCT, range limit, libjpeg's "fancy"
 triangular chroma upsampling, YCbCr -> RGB, rounded and clamped. The DCTs are exact float
@@ -122,6 +123,8 @@ def jpeg_batch(x, hs, ws, params):
         ch, cw = (hs[sel] + fy - 1) // fy, (ws[sel] + fx - 1) // fx
         for plane in (cb, cr):
             small = _downsample(plane, fy, fx)
+            if fy == 2:  # libjpeg fills the iMCU's bottom from the last *downsampled* row, not the full-size one
+                small = _pad_edges(small, ch, torch.full_like(cw, small.shape[3]), small.shape[2], small.shape[3])
             small = (_round_half_up(_blocks_dct(small - 128.0, chroma_q)) + 128.0).clamp(0, 255)
             small = _pad_edges(small, ch, cw, small.shape[2], small.shape[3])
             planes.append(_fancy_upsample(small, fy, fx) - 128.0)
