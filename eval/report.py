@@ -57,6 +57,16 @@ def _axis_ticks(lo, hi, n=5):
     return [start + i * step for i in range(int((hi - start) / step) + 2)]
 
 
+def _frame(width, height, title, ticks, y, left, pw):
+    """An SVG's opening tag, bold title and horizontal grid lines with their labels."""
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-size="11">',
+             f'<text x="{left}" y="14" font-weight="bold">{html.escape(title)}</text>']
+    for t in ticks:
+        parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{y(t):.1f}" y2="{y(t):.1f}" stroke="#eee"/>'
+                     f'<text x="{left - 4}" y="{y(t) + 4:.1f}" text-anchor="end">{t:g}</text>')
+    return parts
+
+
 def svg_strip(metric, groups, width=420, height=240, arrow=""):
     """Each group's values as jittered dots with its mean as a bar: the distribution at a glance."""
     vals = [v for vs in groups.values() for v in vs if v is not None and math.isfinite(v)]
@@ -72,11 +82,7 @@ def svg_strip(metric, groups, width=420, height=240, arrow=""):
     def y(v):
         return top + ph - (v - lo) / (hi - lo) * ph
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-size="11">',
-             f'<text x="{left}" y="14" font-weight="bold">{html.escape(metric)} {arrow}</text>']
-    for t in ticks:
-        parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{y(t):.1f}" y2="{y(t):.1f}" stroke="#eee"/>'
-                     f'<text x="{left - 4}" y="{y(t) + 4:.1f}" text-anchor="end">{t:g}</text>')
+    parts = _frame(width, height, f"{metric} {arrow}", ticks, y, left, pw)
     n = len(groups)
     rng = np.random.default_rng(0)
     for i, (name, vs) in enumerate(groups.items()):
@@ -114,11 +120,7 @@ def svg_scatter(points, xlabel, ylabel, width=420, height=260, log_x=True):
     def py(v):
         return top + ph - (v - y0) / (y1 - y0) * ph
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-size="11">',
-             f'<text x="{left}" y="14" font-weight="bold">{html.escape(ylabel)} vs {html.escape(xlabel)}</text>']
-    for t in yt:
-        parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{py(t):.1f}" y2="{py(t):.1f}" stroke="#eee"/>'
-                     f'<text x="{left - 4}" y="{py(t) + 4:.1f}" text-anchor="end">{t:g}</text>')
+    parts = _frame(width, height, f"{ylabel} vs {xlabel}", yt, py, left, pw)
     for e in range(math.floor(x0), math.ceil(x1) + 1):
         if x0 <= e <= x1:
             parts.append(f'<text x="{px(e):.1f}" y="{height - 22}" text-anchor="middle">1e{e}</text>')
