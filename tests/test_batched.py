@@ -1,5 +1,6 @@
 """The batched torch backend against the numpy appliers: op by op and preset by preset, given the
-same params (records), the outputs agree (PSNR >= 45 dB; most are equal to float rounding)."""
+same params (records), the outputs agree (PSNR >= 45 dB; most are equal to float rounding, JPEG
+to the 8-bit value)."""
 
 import numpy as np
 import pytest
@@ -151,7 +152,10 @@ def test_torch_jpeg_matches_libjpeg(patches, device):
     for crop, (quality, sampling) in zip(crops, settings):
         steps = [[{"op": "jpeg", "params": {"quality": quality, "sampling": sampling}}]]
         expected, ours = both(crop[None], steps, device)
-        assert psnr(expected[0], ours[0]) >= 35, (quality, sampling)  # the issue's bar; measured ~45-50 dB
+        if min(crop.shape[:2]) >= 5:  # libjpeg's integer arithmetic, reproduced: the same 8-bit image
+            assert np.array_equal(np.rint(expected[0] * 255), np.rint(ours[0] * 255)), (crop.shape, quality, sampling)
+        else:  # a few pixels wide: libjpeg-turbo's upsampler differs at the edge; the issue's bar
+            assert psnr(expected[0], ours[0]) >= 35, (crop.shape, quality, sampling)
         if crop.shape[0] >= 64 and crop.shape[1] >= 64:
             assert blockiness(ours[0]) == pytest.approx(blockiness(expected[0]), rel=0.05)
 
@@ -161,13 +165,12 @@ def test_presets_give_the_cpu_result(patches, preset):
     pipe = load_pipeline(preset)
     hr = torch.from_numpy(patches).permute(0, 3, 1, 2)
     lr, target, records = pipe.batch(hr, seed=4, indices=range(10, 16))
-    # with OpenCV's codec in place of the torch JPEG, every other op must hold the 45 dB bar
+    # and with OpenCV's own codec in place of the torch JPEG
     lr_codec, _ = apply_records(hr, records, numpy_ops={"jpeg"})
     for i, (p, r) in enumerate(zip(patches, records)):
         assert r == pipe.sample(p.shape, 4, 10 + i)  # the same draw as the CPU path
         cpu_lr, cpu_target = pipe.apply(p, r)
-        jpeg = any(step["op"] == "jpeg" for step in r["lq"])
-        assert psnr(cpu_lr, lr[i].permute(1, 2, 0).numpy()) >= (35 if jpeg else 45)
+        assert psnr(cpu_lr, lr[i].permute(1, 2, 0).numpy()) >= 45
         assert psnr(cpu_lr, lr_codec[i].permute(1, 2, 0).numpy()) >= 45
         assert psnr(cpu_target, target[i].permute(1, 2, 0).numpy()) >= 45
     assert lr.shape == (6, 3, 24, 24)

@@ -1,17 +1,15 @@
-"""JPEG in torch, per sample quality and sampling: what OpenCV's libjpeg(-turbo) round trip does.
+"""JPEG in torch, per sample quality and sampling: what OpenCV's libjpeg-turbo round trip does.
 
-Encode: 8-bit RGB -> YCbCr (JFIF, rounded), chroma downsampled by 2x2 / 2x1 means with
-libjpeg's alternating rounding bias, edges replicated to whole MCUs (columns at full size, rows
-after downsampling, as libjpeg's prep controller does), level shift, 8x8 DCT,
-quantisation by the standard tables scaled by quality (libjpeg's rule, baseline-clamped),
-rounded half away from zero. Decode: dequantise, inverse DCT, range limit, libjpeg's "fancy"
-triangular chroma upsampling, YCbCr -> RGB, rounded and clamped. The DCTs are exact float
-transforms where libjpeg uses scaled integers, so a few levels differ; the PSNR against OpenCV is
-checked by the tests. No entropy coding: it changes no pixel.
+Encode: 8-bit RGB -> YCbCr with libjpeg's fixed-point tables, chroma downsampled by 2x2 / 2x1
+sums with its alternating rounding bias, edges replicated to whole MCUs (columns at full size,
+rows after downsampling, as libjpeg's prep controller does), level shift, libjpeg's integer
+"islow" forward DCT (the LL&M factorisation, 13-bit constants), quantisation by the standard
+tables scaled by quality (libjpeg's rule, baseline-clamped) with its rounding. Decode: dequantise,
+the integer islow inverse DCT, range limit, libjpeg's "fancy" triangular chroma upsampling,
+fixed-point YCbCr -> RGB. All integer arithmetic (int64), in libjpeg's order, so the result is
+libjpeg's; no entropy coding, which changes no pixel.
 """
 
-import functools
-import math
 
 import torch
 
@@ -31,18 +29,57 @@ def quant_table(base, quality):
     return [min(max((q * scale + 50) // 100, 1), 255) for q in base]
 
 
-@functools.lru_cache(maxsize=8)
-def _dct_matrix(device):
-    d = torch.zeros(8, 8, dtype=torch.float64)
-    for u in range(8):
-        c = math.sqrt(1 / 8) if u == 0 else math.sqrt(2 / 8)
-        for x in range(8):
-            d[u, x] = c * math.cos((2 * x + 1) * u * math.pi / 16)
-    return d.to(torch.float32).to(device)
+# libjpeg's FIX(x) = round(x * 2^13) constants of jfdctint.c / jidctint.c
+_CONST_BITS, _PASS1_BITS = 13, 2
+_F0298, _F0390, _F0541, _F0765, _F0899, _F1175 = 2446, 3196, 4433, 6270, 7373, 9633
+_F1501, _F1847, _F1961, _F2053, _F2562, _F3072 = 12299, 15137, 16069, 16819, 20995, 25172
 
 
-def _round_half_up(x):
-    return torch.floor(x + 0.5)
+def _descale(x, n):
+    return (x + (1 << (n - 1))) >> n
+
+
+def _odd_part(t4, t5, t6, t7):
+    """The shared odd-part rotation of the islow transforms (inputs in libjpeg's tmp4..tmp7 roles)."""
+    z1, z2, z3, z4 = t4 + t7, t5 + t6, t4 + t6, t5 + t7
+    z5 = (z3 + z4) * _F1175
+    z1, z2 = z1 * -_F0899, z2 * -_F2562
+    z3, z4 = z3 * -_F1961 + z5, z4 * -_F0390 + z5
+    return t4 * _F0298 + z1 + z3, t5 * _F2053 + z2 + z4, t6 * _F3072 + z2 + z3, t7 * _F1501 + z1 + z4
+
+
+def _fdct_1d(d, last):
+    """jpeg_fdct_islow along the last axis: pass 1 (``last`` False) keeps PASS1_BITS of extra
+    precision, pass 2 removes it; the output is 8x the orthonormal DCT, as libjpeg's."""
+    d = d.unbind(-1)
+    t0, t7, t1, t6 = d[0] + d[7], d[0] - d[7], d[1] + d[6], d[1] - d[6]
+    t2, t5, t3, t4 = d[2] + d[5], d[2] - d[5], d[3] + d[4], d[3] - d[4]
+    t10, t13, t11, t12 = t0 + t3, t0 - t3, t1 + t2, t1 - t2
+    shift = _CONST_BITS + _PASS1_BITS if last else _CONST_BITS - _PASS1_BITS
+    out = [None] * 8
+    if last:
+        out[0], out[4] = _descale(t10 + t11, _PASS1_BITS), _descale(t10 - t11, _PASS1_BITS)
+    else:
+        out[0], out[4] = (t10 + t11) << _PASS1_BITS, (t10 - t11) << _PASS1_BITS
+    z1 = (t12 + t13) * _F0541
+    out[2], out[6] = _descale(z1 + t13 * _F0765, shift), _descale(z1 - t12 * _F1847, shift)
+    o7, o5, o3, o1 = _odd_part(t4, t5, t6, t7)
+    out[7], out[5], out[3], out[1] = (_descale(v, shift) for v in (o7, o5, o3, o1))
+    return torch.stack(out, -1)
+
+
+def _idct_1d(c, last):
+    """jpeg_idct_islow along the last axis (pass 1 on columns, pass 2 on rows, descaled by 2^3 more)."""
+    c = c.unbind(-1)
+    z1 = (c[2] + c[6]) * _F0541
+    t2, t3 = z1 - c[6] * _F1847, z1 + c[2] * _F0765
+    t0, t1 = (c[0] + c[4]) << _CONST_BITS, (c[0] - c[4]) << _CONST_BITS
+    t10, t13, t11, t12 = t0 + t3, t0 - t3, t1 + t2, t1 - t2
+    o0, o1, o2, o3 = _odd_part(c[7], c[5], c[3], c[1])
+    n = _CONST_BITS + _PASS1_BITS + 3 if last else _CONST_BITS - _PASS1_BITS
+    pairs = [(t10, o3), (t11, o2), (t12, o1), (t13, o0)]
+    out = [_descale(a + b, n) for a, b in pairs] + [_descale(a - b, n) for a, b in reversed(pairs)]
+    return torch.stack(out, -1)
 
 
 def _pad_edges(x, hs, ws, to_h, to_w):
@@ -62,7 +99,7 @@ def _downsample(plane, fy, fx):
     blocks = plane.view(b, c, h // fy, fy, w // fx, fx).sum((3, 5))
     bias = torch.arange(w // fx, device=plane.device) % 2  # 0, 1, 0, 1 ... per output column
     bias = (bias + 1) if fy == 2 else bias  # h2v2: 1, 2, 1, 2; h2v1: 0, 1, 0, 1
-    return torch.floor((blocks + bias) / (fy * fx))
+    return (blocks + bias) // (fy * fx)
 
 
 def _fancy_upsample(plane, fy, fx):
@@ -76,28 +113,29 @@ def _fancy_upsample(plane, fy, fx):
         rows = torch.stack([3 * plane + up, 3 * plane + down], 3).flatten(2, 3)
         left = torch.cat([rows[..., :1], rows[..., :-1]], 3)
         right = torch.cat([rows[..., 1:], rows[..., -1:]], 3)
-        even, odd = torch.floor((3 * rows + left + 8) / 16), torch.floor((3 * rows + right + 7) / 16)
+        even, odd = (3 * rows + left + 8) >> 4, (3 * rows + right + 7) >> 4
         # the first and last output columns take the edge column alone (libjpeg: colsum * 4 + 8 >> 4)
-        even[..., 0] = torch.floor((4 * rows[..., 0] + 8) / 16)
-        odd[..., -1] = torch.floor((4 * rows[..., -1] + 7) / 16)
+        even[..., 0] = (4 * rows[..., 0] + 8) >> 4
+        odd[..., -1] = (4 * rows[..., -1] + 7) >> 4
         return torch.stack([even, odd], 4).flatten(3, 4)
     left = torch.cat([plane[..., :1], plane[..., :-1]], 3)
     right = torch.cat([plane[..., 1:], plane[..., -1:]], 3)
-    even, odd = torch.floor((3 * plane + left + 1) / 4), torch.floor((3 * plane + right + 2) / 4)
+    even, odd = (3 * plane + left + 1) >> 2, (3 * plane + right + 2) >> 2
     even[..., 0], odd[..., -1] = plane[..., 0], plane[..., -1]
     return torch.stack([even, odd], 4).flatten(3, 4)
 
 
-def _blocks_dct(plane, tables, inverse=False):
-    """Quantise-dequantise ``plane`` (B, 1, H, W), H and W multiples of 8, with per-sample tables (B, 64)."""
+def _blocks_roundtrip(plane, tables):
+    """Level-shifted samples (B, 1, H, W), H and W multiples of 8, through libjpeg's islow forward
+    DCT, quantisation by per-sample tables (B, 64), dequantisation and islow inverse DCT."""
     b, _, h, w = plane.shape
-    d = _dct_matrix(plane.device)
-    blocks = plane.view(b, h // 8, 8, w // 8, 8).permute(0, 1, 3, 2, 4)  # B, by, bx, 8, 8
-    coef = d @ blocks @ d.T
+    blocks = plane.view(b, h // 8, 8, w // 8, 8).permute(0, 1, 3, 2, 4)  # B, by, bx, 8 (rows), 8 (columns)
+    coef = _fdct_1d(_fdct_1d(blocks, False).transpose(-1, -2), True).transpose(-1, -2)
     q = tables.view(b, 1, 1, 8, 8)
-    quantised = torch.sign(coef) * torch.floor(coef.abs() / q + 0.5)  # half away from zero, as libjpeg
-    rec = d.T @ (quantised * q) @ d
-    return rec.permute(0, 1, 3, 2, 4).reshape(b, 1, h, w)
+    divisor = q * 8  # the islow output is 8x the orthonormal DCT
+    quantised = torch.sign(coef) * ((coef.abs() + (divisor >> 1)) // divisor)  # libjpeg: rounded, half away from zero
+    rec = _idct_1d(_idct_1d((quantised * q).transpose(-1, -2), False).transpose(-1, -2), True)
+    return (rec + 128).clamp(0, 255).permute(0, 1, 3, 2, 4).reshape(b, 1, h, w)
 
 
 def jpeg_batch(x, hs, ws, params):
@@ -109,15 +147,16 @@ def jpeg_batch(x, hs, ws, params):
         fy, fx = _FACTORS[sampling]
         mh, mw = 8 * fy, 8 * fx
         ph, pw = -(-h // mh) * mh, -(-w // mw) * mw
-        rgb = torch.round(x[idx].clamp(0.0, 1.0) * 255.0)  # OpenCV's convertScaleAbs: to even
+        rgb = torch.round(x[idx].clamp(0.0, 1.0) * 255.0).to(torch.int64)  # OpenCV's convertScaleAbs: to even
         rgb = _pad_edges(rgb, hs[sel], ws[sel], ph, pw)
         r, g, bl = rgb[:, 0:1], rgb[:, 1:2], rgb[:, 2:3]
-        y = _round_half_up(0.299 * r + 0.587 * g + 0.114 * bl)
-        cb = _round_half_up(-0.168735892 * r - 0.331264108 * g + 0.5 * bl + 127.999999)  # libjpeg's CBCR_OFFSET - 1 + half
-        cr = _round_half_up(0.5 * r - 0.418687589 * g - 0.081312411 * bl + 127.999999)
-        luma_q = torch.tensor([quant_table(_LUMA, params[i]["quality"]) for i in sel], dtype=torch.float32, device=x.device)
-        chroma_q = torch.tensor([quant_table(_CHROMA, params[i]["quality"]) for i in sel], dtype=torch.float32, device=x.device)
-        y = (_round_half_up(_blocks_dct(y - 128.0, luma_q)) + 128.0).clamp(0, 255)
+        # jccolor.c's 16-bit fixed point: FIX(0.299) = 19595, ... ; Cb/Cr offsets (128 << 16) + ONE_HALF - 1
+        y = (19595 * r + 38470 * g + 7471 * bl + 32768) >> 16
+        cb = (-11059 * r - 21709 * g + 32768 * bl + (128 << 16) + 32767) >> 16
+        cr = (32768 * r - 27439 * g - 5329 * bl + (128 << 16) + 32767) >> 16
+        luma_q = torch.tensor([quant_table(_LUMA, params[i]["quality"]) for i in sel], dtype=torch.int64, device=x.device)
+        chroma_q = torch.tensor([quant_table(_CHROMA, params[i]["quality"]) for i in sel], dtype=torch.int64, device=x.device)
+        y = _blocks_roundtrip(y - 128, luma_q)
         planes = []
         # the decoder upsamples from each sample's real chroma extent, its edge replicated
         ch, cw = (hs[sel] + fy - 1) // fy, (ws[sel] + fx - 1) // fx
@@ -125,10 +164,15 @@ def jpeg_batch(x, hs, ws, params):
             small = _downsample(plane, fy, fx)
             if fy == 2:  # libjpeg fills the iMCU's bottom from the last *downsampled* row, not the full-size one
                 small = _pad_edges(small, ch, torch.full_like(cw, small.shape[3]), small.shape[2], small.shape[3])
-            small = (_round_half_up(_blocks_dct(small - 128.0, chroma_q)) + 128.0).clamp(0, 255)
+            small = _blocks_roundtrip(small - 128, chroma_q)
+            # libjpeg's upsampler treats its first and last columns apart, at least two apart: with one real
+            # chroma column it reads the decoded padding next to it
             small = _pad_edges(small, ch, cw, small.shape[2], small.shape[3])
-            planes.append(_fancy_upsample(small, fy, fx) - 128.0)
+            planes.append(_fancy_upsample(small, fy, fx) - 128)
         cb, cr = planes
-        rgb = torch.cat([y + 1.402 * cr, y - 0.344136286 * cb - 0.714136286 * cr, y + 1.772 * cb], 1)
-        out[idx] = (_round_half_up(rgb).clamp(0, 255) / 255.0)[:, :, :h, :w]
+        # jdcolor.c: R = y + round(1.402 cr), B = y + round(1.772 cb), G = y + (-0.34414 cb - 0.71414 cr + 1/2 >> 16)
+        rgb = torch.cat([y + ((91881 * cr + 32768) >> 16), y + ((-22554 * cb - 46802 * cr + 32768) >> 16),
+                         y + ((116130 * cb + 32768) >> 16)], 1)
+        rgb = rgb.clamp(0, 255).to(x.dtype) / 255.0
+        out[idx] = rgb[:, :, :h, :w]
     return out
