@@ -10,7 +10,11 @@ in any order, in parallel, on any device. numpy works in uint32 (which wraps); t
 wrapping 32-bit multiplies on every device, so it works in int64 holding 32-bit values.
 
     uniform: ((h >> 9) + 0.5) / 2^23, in (0, 1), exact in float32 (24 significant bits)
-    normal:  Box-Muller on the uniforms of elements 2k and 2k + 1
+    normal:  Box-Muller on the uniforms u1, u2 of elements 2j and 2j + 1, both of its outputs:
+             normal 2j = r cos(2 pi u2), normal 2j + 1 = r sin(2 pi u2), r = sqrt(-2 ln u1)
+
+The first mixing round does not depend on the seed, so numpy caches it for index ranges: a
+noise field then costs two rounds per element.
 """
 
 import math
@@ -40,41 +44,77 @@ def _keys(seed):
 # ---------------------------------------------------------------- numpy
 
 
+_S15, _S16 = np.uint32(15), np.uint32(16)
+_CACHE_LIMIT = 1 << 23  # cached first rounds: up to 8M indices (32 MB), a 1670x1670 RGB field
+_first_round = np.empty(0, dtype=np.uint32)
+
+
 def _mix_np(x):
-    x ^= x >> np.uint32(16)
+    """lowbias32 in place on a uint32 array (one scratch array instead of a temporary per step)."""
+    t = np.empty_like(x)
+    np.right_shift(x, _S16, out=t)
+    x ^= t
     x *= np.uint32(_M1)
-    x ^= x >> np.uint32(15)
+    np.right_shift(x, _S15, out=t)
+    x ^= t
     x *= np.uint32(_M2)
-    x ^= x >> np.uint32(16)
+    np.right_shift(x, _S16, out=t)
+    x ^= t
     return x
 
 
-def bits_np(seed, index):
-    """32-bit hashes of the uint32 array ``index`` in the stream of ``seed``."""
+def _keyed_np(seed, first):
+    """The seed's two rounds on first-round hashes ``first`` (not modified)."""
     k1, k2 = _keys(seed)
-    x = _mix_np(np.array(index, dtype=np.uint32))
-    x ^= np.uint32(k1)
-    x = _mix_np(x)
+    x = _mix_np(first ^ np.uint32(k1))
     x += np.uint32(k2)
     return _mix_np(x)
 
 
+def bits_np(seed, index):
+    """32-bit hashes of the uint32 array ``index`` in the stream of ``seed``."""
+    return _keyed_np(seed, _mix_np(np.array(index, dtype=np.uint32)))
+
+
+def bits_range_np(seed, n):
+    """``bits_np(seed, arange(n))``, with the seed-independent first round from a cache."""
+    global _first_round
+    if n > _CACHE_LIMIT:
+        return bits_np(seed, np.arange(n, dtype=np.uint32))
+    if n > _first_round.size:
+        size = min(max(n, 2 * _first_round.size, 1 << 16), _CACHE_LIMIT)
+        _first_round = _mix_np(np.arange(size, dtype=np.uint32))
+    return _keyed_np(seed, _first_round[:n])
+
+
 def _unit_np(h):
-    return ((h >> np.uint32(9)).astype(np.float32) + np.float32(0.5)) * np.float32(_INV23)
+    """((h >> 9) + 0.5) / 2^23, computed as the float32 1 + (h >> 9) / 2^23 (its bit pattern is
+    0x3F800000 | h >> 9) minus 1 - 2^-24: exact, and in place (``h`` is consumed)."""
+    h >>= np.uint32(9)
+    h |= np.uint32(0x3F800000)
+    u = h.view(np.float32)
+    u -= np.float32(1.0 - 2.0**-24)
+    return u
 
 
 def uniform_np(seed, shape):
     """Uniforms in (0, 1), float32, elements 0..n-1 of the stream, in C order."""
-    n = int(np.prod(shape))
-    return _unit_np(bits_np(seed, np.arange(n, dtype=np.uint32))).reshape(shape)
+    return _unit_np(bits_range_np(seed, int(np.prod(shape)))).reshape(shape)
 
 
 def normal_np(seed, shape):
     """Standard normals, float32, in C order."""
     n = int(np.prod(shape))
-    k = np.arange(n, dtype=np.uint32) * np.uint32(2)
-    u1, u2 = _unit_np(bits_np(seed, k)), _unit_np(bits_np(seed, k + np.uint32(1)))
-    return (np.sqrt(np.float32(-2.0) * np.log(u1)) * np.cos(np.float32(2.0 * math.pi) * u2)).reshape(shape)
+    u = _unit_np(bits_range_np(seed, n + n % 2))
+    r = np.log(u[0::2])
+    r *= np.float32(-2.0)
+    np.sqrt(r, out=r)
+    angle = u[1::2]
+    angle *= np.float32(2.0 * math.pi)
+    z = np.empty(n + n % 2, dtype=np.float32)
+    np.multiply(r, np.cos(angle), out=z[0::2])
+    np.multiply(r, np.sin(angle), out=z[1::2])
+    return z[:n].reshape(shape)
 
 
 # ---------------------------------------------------------------- torch
@@ -120,9 +160,12 @@ def uniform_torch(k1, k2, index):
 
 
 def normal_torch(k1, k2, index):
-    """Standard normals of stream elements ``index`` (the numpy stream's C-order positions)."""
+    """Standard normals of stream elements ``index`` (the numpy stream's C-order positions):
+    element e is the cosine (e even) or sine (e odd) output of the pair e // 2."""
     import torch
 
-    u1 = _unit_torch(bits_torch(k1, k2, index * 2))
-    u2 = _unit_torch(bits_torch(k1, k2, index * 2 + 1))
-    return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos((2.0 * math.pi) * u2)
+    first = index - (index & 1)
+    u1 = _unit_torch(bits_torch(k1, k2, first))
+    angle = (2.0 * math.pi) * _unit_torch(bits_torch(k1, k2, first + 1))
+    r = torch.sqrt(-2.0 * torch.log(u1))
+    return r * torch.where((index & 1) == 0, torch.cos(angle), torch.sin(angle))

@@ -19,7 +19,9 @@ from lightsr.degrade.distributions import cumulative, pick_index
 from lightsr.degrade.ops import OPS, SampleContext
 from lightsr.errors import LightSRError, OpError
 
-RECORD_VERSION = 2  # 2: noise fields from the counter-based stream (1: numpy's generator)
+# 3: Gaussian noise takes both Box-Muller outputs of a pair of stream elements;
+# 2: noise fields from the counter-based stream; 1: numpy's generator
+RECORD_VERSION = 3
 
 
 def sample_rng(seed, index, epoch=0, stream=()):
@@ -222,7 +224,7 @@ class Pipeline:
         """Apply a record: returns (lr, target hr). Pure: no randomness beyond the record."""
         if record.get("version") != RECORD_VERSION:
             raise LightSRError(f"record of sample {record.get('index')} has version {record.get('version')}; this lightsr "
-                               f"replays version {RECORD_VERSION} (version 1 drew noise with numpy's generator): draw it again")
+                               f"replays version {RECORD_VERSION} (earlier versions drew their noise fields differently): draw it again")
         if list(hr.shape[:2]) != list(record["hr_shape"]):
             raise LightSRError(
                 f"record of sample {record.get('index')} was drawn for a {record['hr_shape'][0]}x{record['hr_shape'][1]} HR, "

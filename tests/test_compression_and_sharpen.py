@@ -42,3 +42,14 @@ def test_usm_equals_basicsr_torch_module(basicsr, photo):
 
     ref = USMSharp()(torch.from_numpy(photo.transpose(2, 0, 1).copy())[None])[0].numpy().transpose(1, 2, 0)
     assert np.abs(unsharp_mask(photo, 0.5, 50, 10) - ref).max() < 1e-4
+
+
+@pytest.mark.parametrize("threshold", [0, 1, 10, 37.5, 254])
+def test_usm_mask_bound_is_real_esrgans_comparison(threshold):
+    from lightsr.degrade.ops.sharpen import _level_bound
+
+    bound = np.float32(_level_bound(threshold))
+    near = np.float32(threshold / 255.0)
+    x = np.concatenate([near + np.arange(-64, 65, dtype=np.float32) * np.spacing(near),
+                        np.random.default_rng(0).random(10_000, dtype=np.float32)])
+    assert np.array_equal(x > bound, x * np.float32(255) > threshold)

@@ -62,3 +62,26 @@ def test_torch_poisson_gives_the_numpy_counts():
     n = torch.full((2, 1, 1, 1), 3 * 20 * 30, dtype=torch.int64)
     ours = poisson_torch(k1.view(2, 1, 1, 1), k2.view(2, 1, 1, 1), torch.from_numpy(lam), n).numpy()
     assert np.array_equal(ours, expected)
+
+
+def test_cached_ranges_and_fast_uniforms_equal_the_definition(monkeypatch):
+    index = np.arange(70_001, dtype=np.uint32)
+    for n in (1, 5, 70_001, 17):  # grows the cache, then reads a prefix of it
+        assert np.array_equal(counter_rng.bits_range_np(9, n), counter_rng.bits_np(9, index[:n]))
+    monkeypatch.setattr(counter_rng, "_CACHE_LIMIT", 1000)  # past the cache: computed in full
+    assert np.array_equal(counter_rng.bits_range_np(9, 5000), counter_rng.bits_np(9, index[:5000]))
+    h = counter_rng.bits_np(4, index)
+    expected = ((h >> 9).astype(np.float64) + 0.5) / 2.0**23
+    assert np.array_equal(counter_rng._unit_np(h.copy()).astype(np.float64), expected)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 10])
+def test_normals_pair_cosine_and_sine_of_one_draw_on_both_backends(n):
+    z = counter_rng.normal_np(21, (n,)).astype(np.float64)
+    h = counter_rng.bits_np(21, np.arange(n + n % 2, dtype=np.uint32))
+    u = ((h >> 9).astype(np.float64) + 0.5) / 2.0**23
+    r, angle = np.sqrt(-2 * np.log(u[0::2])), 2 * np.pi * u[1::2]
+    expected = np.stack([r * np.cos(angle), r * np.sin(angle)], axis=1).ravel()[:n]
+    assert np.abs(z - expected).max() < 1e-5
+    k1, k2 = counter_rng.keys_torch([21], "cpu")
+    assert np.abs(counter_rng.normal_torch(k1, k2, torch.arange(n)).numpy() - z).max() < 1e-5

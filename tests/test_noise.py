@@ -119,3 +119,33 @@ def test_table_poisson_sampler_has_the_poisson_distribution(level):
     # total variation distance to the Poisson pmf: ~sqrt(support / n) of sampling noise only
     assert 0.5 * np.abs(observed - stats.poisson.pmf(k, lam)).sum() < 0.02
     assert abs(counts.mean() - lam) < 4 * np.sqrt(lam / counts.size) + 1e-9
+
+
+@pytest.mark.parametrize("vals", [1.0, 8.0, 128.0, 256.0])
+def test_integer_grid_poisson_lookup_equals_the_float_lookup(vals):
+    from lightsr.degrade.counter_rng import _unit_np, bits_range_np
+    from lightsr.degrade.ops.noise import poisson_8bit, poisson_8bit_from_bits
+
+    u8 = np.random.default_rng(int(vals)).integers(0, 256, (120, 90, 3)).astype(np.uint8)
+    h = bits_range_np(3, u8.size)
+    expected = poisson_8bit(_unit_np(h.copy()).reshape(u8.shape), u8, vals)
+    assert np.array_equal(poisson_8bit_from_bits(h, u8, vals), expected.astype(np.float32))
+
+
+def test_poisson_op_equals_its_definition(photo):
+    """Real-ESRGAN's shot noise written out with plain numpy, on values at the rounding edges too."""
+    from lightsr.degrade.counter_rng import uniform_np
+    from lightsr.degrade.ops.noise import LUMA, poisson_8bit
+
+    img = np.ascontiguousarray(photo[:64, :80]) * np.float32(1.1) - np.float32(0.05)
+    img[0, :8, 0] = (np.arange(8) + 0.5) / 255  # exact halves: round to even
+    for gray in (False, True):
+        params = {"scale": 1.7, "vals": "auto", "gray": gray, "add_to": "input", "seed": 11, "clip": True, "round": False}
+        u8 = np.rint(np.clip(img, 0.0, 1.0) * 255.0).astype(np.uint8)
+        rounded = u8.astype(np.float32) / np.float32(255.0)
+        base_u8 = np.rint(rounded @ LUMA * 255.0).clip(0, 255).astype(np.uint8)[:, :, None] if gray else u8
+        vals = float(2 ** np.ceil(np.log2(len(np.unique(base_u8)))))
+        counts = poisson_8bit(uniform_np(11, base_u8.shape), base_u8, vals).astype(np.float32)
+        base = base_u8.astype(np.float32) / np.float32(255.0)
+        expected = np.clip(img + (counts * np.float32(1.0 / vals) - base) * np.float32(1.7), 0, 1)
+        assert np.array_equal(OPS["poisson_noise"].apply(img, params), expected)

@@ -29,20 +29,64 @@ _SINC_EXTRA = ("omega_c_small", "small_below")
 # exact way to convolve; measured with OpenCV 5 / scipy.fft, one thread, 64-256 px float32 RGB.
 _FFT_COST = 450
 _SEPARABLE_OVERHEAD = 12
+_CALL_OVERHEAD = 8  # one cv2.filter2D call and the sum of its output
 _MAX_DIRECT = 11  # above this size cv2.filter2D switches to its own DFT, slower than scipy's
-_TOLERANCE = 1e-6  # largest output error a low-rank split may introduce (image values ~[0, 1])
+_TOLERANCE = 1e-6  # largest output error the choice of method may introduce (image values ~[0, 1])
 
 
-def _separable_terms(kernel):
-    """Rank-1 terms (column, row) whose sum equals the kernel within _TOLERANCE on the output.
+def _crop(kernel, budget):
+    """The centred square part of the kernel whose discarded border weighs at most ``budget``
+    (sum of |weights|): a Gaussian of sigma 1 drawn in a 21x21 window needs about 11x11."""
+    a = np.abs(kernel)
+    total, c, r = a.sum(), kernel.shape[0] // 2, kernel.shape[0] // 2
+    while r > 0 and total - a[c - r + 1:c + r, c - r + 1:c + r].sum() <= budget:
+        r -= 1
+    return kernel[c - r:c + r + 1, c - r:c + r + 1]
+
+
+def _sparse(kernel, budget):
+    """The kernel with its smallest weights (together at most ``budget``) set to zero.
+
+    OpenCV's direct filter skips zero weights, so an elongated anisotropic Gaussian (most of
+    its window nearly empty) costs its few significant taps instead of the full window.
+    """
+    flat = np.abs(kernel).ravel()
+    order = np.argsort(flat, kind="stable")
+    drop = order[: int(np.searchsorted(np.cumsum(flat[order]), budget, side="right"))]
+    out = kernel.copy().ravel()
+    out[drop] = 0.0
+    return out.reshape(kernel.shape)
+
+
+def _tiles(kernel):
+    """(row, col, tile) pieces of at most _MAX_DIRECT x _MAX_DIRECT with a non-zero weight."""
+    n = kernel.shape[0]
+    out = []
+    for r in range(0, n, _MAX_DIRECT):
+        for c in range(0, n, _MAX_DIRECT):
+            tile = kernel[r:r + _MAX_DIRECT, c:c + _MAX_DIRECT]
+            if tile.any():
+                out.append((r, c, np.ascontiguousarray(tile, dtype=np.float32)))
+    return out
+
+
+def _separable_terms(kernel, budget=_TOLERANCE):
+    """Rank-1 terms (column, row) whose sum equals the kernel within ``budget`` on the output.
 
     The error bound of dropping term i is s_i * |u_i|_1 * |v_i|_1 (its L1 norm), so the
     output of an image with values in [0, 1] moves by at most the sum of the dropped bounds.
+    A kernel that is the outer product of its largest weight's column and row (isotropic
+    Gaussians, box) is recognised without the SVD, which costs more than a small image's blur.
     """
+    i, j = np.unravel_index(np.argmax(np.abs(kernel)), kernel.shape)
+    if kernel[i, j] != 0:
+        col, row = kernel[:, j], kernel[i] / kernel[i, j]
+        if np.abs(kernel - np.outer(col, row)).sum() <= budget:
+            return [(col, row)]
     u, s, vt = np.linalg.svd(kernel)
     bounds = s * np.abs(u).sum(axis=0) * np.abs(vt).sum(axis=1)
     tail = np.append(np.cumsum(bounds[::-1])[::-1], 0.0)
-    rank = int(np.argmax(tail <= _TOLERANCE))
+    rank = int(np.argmax(tail <= budget))
     return [(u[:, i] * s[i], vt[i]) for i in range(rank)]
 
 
@@ -63,34 +107,58 @@ def _fft_convolve(img, kernel):
     return np.ascontiguousarray(full[n - 1:n - 1 + h, n - 1:n - 1 + w], dtype=np.float32)
 
 
+def _direct(img, tiles, n):
+    """Correlation with an n x n kernel given as tiles, each an OpenCV direct filter.
+
+    One tile that is the whole kernel filters in place; otherwise each tile filters the view
+    of the reflect-padded image it reads (anchor at its corner), and the parts add up.
+    """
+    if len(tiles) == 1 and tiles[0][2].shape == (n, n):
+        return cv2.filter2D(img, -1, tiles[0][2], borderType=cv2.BORDER_REFLECT_101)
+    h, w, pad = img.shape[0], img.shape[1], n // 2
+    padded = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
+    out = None
+    for r, c, tile in tiles:
+        th, tw = tile.shape
+        view = padded[r:r + h + th - 1, c:c + w + tw - 1]
+        part = cv2.filter2D(view, -1, tile, anchor=(0, 0), borderType=cv2.BORDER_REFLECT_101)[:h, :w]
+        out = part.copy() if out is None else cv2.add(out, part)
+    return out
+
+
 def convolve(img, kernel):
     """True convolution (the kernel flipped, as scipy.ndimage.convolve) with reflect-101 edges.
 
     OpenCV's filter2D is a correlation; for the point-symmetric kernels most families
     produce the two are identical, for shifted or asymmetric kernels the flip matters.
-    The method is chosen by cost, all exact to 1e-6: OpenCV's direct filter for small
-    kernels, a sum of separable passes when the kernel has low rank (an isotropic Gaussian
-    is rank 1), else an FFT (scipy.fft; OpenCV's own DFT path is slower here).
+    The method is chosen by cost, all exact to _TOLERANCE (half of it spent on cropping the
+    window to where the weights are, half on the method): OpenCV's direct filter over the
+    significant taps (in tiles small enough that OpenCV filters directly), a sum of
+    separable passes when the kernel has low rank (an isotropic Gaussian is rank 1), or an
+    FFT (scipy.fft; OpenCV's own DFT path is slower here).
     """
-    flipped = np.ascontiguousarray(kernel[::-1, ::-1], dtype=np.float64)
+    flipped = _crop(np.ascontiguousarray(kernel[::-1, ::-1], dtype=np.float64), _TOLERANCE / 2)
     n = flipped.shape[0]
-    terms = _separable_terms(flipped)
-    costs = {"separable": len(terms) * (2 * n + _SEPARABLE_OVERHEAD), "fft": _FFT_COST}
-    if n <= _MAX_DIRECT:
-        costs["direct"] = n * n
+    tiles = _tiles(_sparse(flipped, _TOLERANCE / 2))
+    costs = {"fft": _FFT_COST, "direct": sum(np.count_nonzero(t) for _, _, t in tiles) + _CALL_OVERHEAD * len(tiles)}
+    pass_cost = 2 * n + _SEPARABLE_OVERHEAD
+    terms = []
+    if min(costs.values()) > pass_cost:  # else no split can win: skip its analysis
+        terms = _separable_terms(flipped, _TOLERANCE / 2)
+        costs["separable"] = len(terms) * pass_cost
     method = min(costs, key=costs.get)
-    if method == "direct":
-        out = cv2.filter2D(img, -1, flipped.astype(np.float32), borderType=cv2.BORDER_REFLECT_101)
+    if not tiles:  # an all-zero kernel
+        out = np.zeros_like(img)
+    elif method == "direct":
+        out = _direct(img, tiles, n)
     elif method == "separable":
         out = None
         for col, row in terms:
             part = cv2.sepFilter2D(img, -1, row.astype(np.float32), col.astype(np.float32), borderType=cv2.BORDER_REFLECT_101)
             out = part if out is None else cv2.add(out, part)
-        if out is None:  # an all-zero kernel
-            out = np.zeros_like(img)
     else:
-        return _fft_convolve(img, np.asarray(kernel, dtype=np.float64))
-    return out[:, :, None] if out.ndim == 2 else out
+        return _fft_convolve(img, flipped[::-1, ::-1])
+    return out.reshape(img.shape)
 
 
 @register_op

@@ -9,11 +9,12 @@ torch appliers compute identically, so a record gives the same noise on either b
 
 import functools
 
+import cv2
 import numpy as np
 from scipy import stats
 
 from lightsr.degrade.counter_poisson import poisson_np
-from lightsr.degrade.counter_rng import normal_np, uniform_np
+from lightsr.degrade.counter_rng import bits_range_np, normal_np
 from lightsr.degrade.distributions import check_number, check_probability
 from lightsr.degrade.ops.base import Op, check_bool, check_choice, dist, new_seed, register_op
 from lightsr.errors import ConfigError
@@ -148,9 +149,55 @@ def poisson_8bit(u, u8, vals):
     return (idx - level * width).reshape(u8.shape)
 
 
+_GRID_BITS = 12  # 4096 slices of the uniforms' 2^23-point grid per level
+
+
+@functools.lru_cache(maxsize=12)
+def _poisson_grid_tables(vals):
+    """``poisson_8bit``'s tables on the integer grid of the stream's uniforms.
+
+    A uniform is u = (m + 0.5) / 2^23 for the integer m = h >> 9 of its hash h, and
+    CDF <= u exactly when ceil(CDF * 2^23 - 0.5) <= m: ``thresholds`` holds those integers.
+    ``direct`` has, for each level and each slice m >> (23 - _GRID_BITS), the count itself
+    where no threshold falls inside the slice (all of its m give the same count), else
+    -1 - (the first candidate count).
+    """
+    cdf, _, width, _ = _poisson_tables(vals)
+    thresholds = np.ceil(cdf * 2.0**23 - 0.5).astype(np.int64).reshape(256, width)
+    shift = 23 - _GRID_BITS
+    starts = np.arange(1 << _GRID_BITS, dtype=np.int64) << shift
+    first = np.stack([np.searchsorted(row, starts, side="right") for row in thresholds])
+    last = np.stack([np.searchsorted(row, starts + (1 << shift) - 1, side="right") for row in thresholds])
+    direct = np.where(first == last, first, -1 - first).astype(np.int16).ravel()
+    return direct, thresholds.astype(np.int32).ravel(), width
+
+
+def poisson_8bit_from_bits(h, u8, vals):
+    """``poisson_8bit`` of the uniforms of the hashes ``h`` (uint32, consumed), without making them:
+    one lookup for most elements, a short walk for those whose grid slice holds a CDF step."""
+    direct, thresholds, width = _poisson_grid_tables(float(vals))
+    h = h.ravel()
+    key = u8.ravel().astype(np.uint32)
+    key <<= np.uint32(_GRID_BITS)
+    key |= h >> np.uint32(32 - _GRID_BITS)
+    counts = np.take(direct, key)
+    walk = np.flatnonzero(counts < 0)
+    if walk.size:
+        m = (h[walk] >> np.uint32(9)).astype(np.int32)
+        idx = key[walk].astype(np.int32) >> _GRID_BITS
+        idx *= width
+        idx -= counts[walk] + 1
+        active = np.flatnonzero(thresholds[idx] <= m)
+        while active.size:
+            idx[active] += 1
+            active = active[thresholds[idx[active]] <= m[active]]
+        counts[walk] = idx % width
+    return counts.astype(np.float32).reshape(u8.shape)
+
+
 def _levels(u8):
     """2 ** ceil(log2(number of distinct 8-bit values)), Real-ESRGAN's photon-count scale."""
-    n = int(np.count_nonzero(np.bincount(u8.ravel(), minlength=256)))
+    n = int(np.count_nonzero(cv2.calcHist([u8.reshape(-1, 1)], [0], None, [256], [0, 256])))
     return float(2 ** np.ceil(np.log2(max(n, 1))))
 
 
@@ -182,7 +229,8 @@ class PoissonNoise(Op):
 
     @staticmethod
     def apply(img, params):
-        u8 = np.rint(np.clip(img, 0.0, 1.0) * 255.0).astype(np.uint8)
+        # clip and round half to even, as np.rint(np.clip(img, 0, 1) * 255), in one OpenCV pass
+        u8 = cv2.convertScaleAbs(np.maximum(img, 0.0), alpha=255.0).reshape(img.shape)
         rounded = u8.astype(np.float32) / np.float32(255.0)
         if params["gray"]:
             base_u8 = np.rint(rounded @ LUMA * 255.0).clip(0, 255).astype(np.uint8)[:, :, None]
@@ -191,7 +239,7 @@ class PoissonNoise(Op):
             base_u8, base = u8, rounded
         if params["vals"] == "auto":  # a power of two up to 256: few distinct tables, cached
             vals = _levels(base_u8)
-            counts = poisson_8bit(uniform_np(params["seed"], base_u8.shape), base_u8, vals).astype(np.float32)
+            counts = poisson_8bit_from_bits(bits_range_np(params["seed"], base_u8.size), base_u8, vals)
         else:
             vals = params["vals"]
             counts = poisson_np(params["seed"], base.astype(np.float64) * vals).astype(np.float32)

@@ -1,10 +1,25 @@
 """Unsharp masking (Real-ESRGAN sharpens its ground truth with it; also usable on the LQ)."""
 
+import functools
+
 import cv2
 import numpy as np
 
 from lightsr.degrade.distributions import check_number
 from lightsr.degrade.ops.base import Op, dist, register_op
+
+
+@functools.lru_cache(maxsize=16)
+def _level_bound(threshold):
+    """The largest float32 x with float32(x * 255) <= threshold: |r| > it exactly when
+    |r| * 255 > threshold as Real-ESRGAN computes it (rounding is monotone), one pass less."""
+    t = np.float32(threshold)
+    x = np.float32(threshold / 255.0)
+    while np.float32(x * np.float32(255.0)) > t:
+        x = np.nextafter(x, np.float32(-np.inf))
+    while np.float32(np.nextafter(x, np.float32(np.inf)) * np.float32(255.0)) <= t:
+        x = np.nextafter(x, np.float32(np.inf))
+    return float(x)
 
 
 def unsharp_mask(img, weight, radius, threshold):
@@ -15,12 +30,12 @@ def unsharp_mask(img, weight, radius, threshold):
     """
     k = int(radius) + (1 - int(radius) % 2)
     blurred = cv2.GaussianBlur(img, (k, k), 0).reshape(img.shape)
-    residual = img - blurred
-    level = cv2.absdiff(img, blurred)
-    level *= np.float32(255.0)
-    mask = cv2.threshold(level, threshold, 1.0, cv2.THRESH_BINARY)[1]  # |residual| * 255 > threshold
-    soft = cv2.GaussianBlur(mask, (k, k), 0).reshape(img.shape)
-    sharp = np.clip(img + np.float32(weight) * residual, 0.0, 1.0)
+    # the 0/1 mask as bytes: OpenCV filters 8-bit input into float a third faster, same sums
+    mask = np.greater(cv2.absdiff(img, blurred), _level_bound(threshold)).view(np.uint8)
+    gauss = cv2.getGaussianKernel(k, 0, cv2.CV_32F)
+    soft = cv2.sepFilter2D(mask, cv2.CV_32F, gauss, gauss, borderType=cv2.BORDER_REFLECT_101).reshape(img.shape)
+    sharp = cv2.addWeighted(img, 1.0 + weight, blurred, -weight, 0.0).reshape(img.shape)  # x + w (x - blur)
+    np.clip(sharp, 0.0, 1.0, out=sharp)
     # soft * sharp + (1 - soft) * img, with one temporary less
     sharp -= img
     sharp *= soft
