@@ -188,7 +188,9 @@ def _sync(device):
 
 
 def device_rates(seconds, batch, device):
-    """(basicsr-primitives pairs/s, lightsr Pipeline.batch pairs/s) on ``device`` at ``batch``."""
+    """Pairs/s on ``device`` at ``batch``: the basicsr-primitives pipeline; lightsr Pipeline.batch
+    (records drawn and applied in this process); lightsr Pipeline.apply_batch of records drawn
+    beforehand (what training does: its loader workers draw the records alongside the patches)."""
     import torch
 
     from lightsr.degrade import load_pipeline
@@ -208,7 +210,15 @@ def device_rates(seconds, batch, device):
         _sync(device)
         return batch
 
-    return timed(run_anchor, seconds, warmup=2), timed(run_ours, seconds, warmup=2)
+    drawn = [[pipe.sample((HR, HR, 3), 0, i * batch + j) for j in range(batch)] for i in range(16)]
+
+    def run_apply(i):
+        pipe.apply_batch(hr, drawn[i % len(drawn)])
+        _sync(device)
+        return batch
+
+    return (timed(run_anchor, seconds, warmup=2), timed(run_ours, seconds, warmup=2),
+            timed(run_apply, seconds, warmup=2))
 
 
 def matlab_rate(seconds):
@@ -302,10 +312,11 @@ def main():
 
         print(f"device: {device_name(args.device)}; realesrgan, {HR}x{HR} -> {HR // SCALE}x{HR // SCALE}, "
               f"{args.seconds:.0f} s per contender\n")
-        print(f"{'batch':>5} {'basicsr primitives pairs/s':>27} {'lightsr Pipeline.batch pairs/s':>31} {'ratio':>7}")
+        print(f"{'batch':>5} {'basicsr primitives':>19} {'lightsr draw+apply':>19} {'ratio':>6} "
+              f"{'lightsr apply (drawn in workers)':>33} {'ratio':>6}   (pairs/s)")
         for batch in (16, 64):
-            anchor, ours = device_rates(args.seconds, batch, args.device)
-            print(f"{batch:>5} {anchor:27.1f} {ours:31.1f} {ours / anchor:6.1f}x")
+            anchor, ours, applied = device_rates(args.seconds, batch, args.device)
+            print(f"{batch:>5} {anchor:19.1f} {ours:19.1f} {ours / anchor:5.1f}x {applied:33.1f} {applied / anchor:5.1f}x")
         return 0
     print(f"task: {HR}x{HR} HR -> {HR // SCALE}x{HR // SCALE} LR, x{SCALE}, no file I/O, {args.seconds:.0f} s per contender\n")
 

@@ -53,7 +53,8 @@ def _paths(source):
 
 class DegradedPatches(Dataset):
     """(lr, hr, record) patches made on the fly from HR images through a degradation pipeline
-    (or, with ``degrade=False``, the HR patches and their keys, for ``pipeline.batch`` on a GPU).
+    (or, with ``degrade=False``, the HR patches with their drawn records, for
+    ``Pipeline.apply_batch`` on a GPU: drawing stays in the loader's workers).
 
     Item ``i`` takes image ``i // samples_per_image``, pads it (reflect-101) if smaller than
     ``patch_size``, crops a random ``patch_size`` square, applies a random flip/rotation
@@ -109,8 +110,9 @@ class DegradedPatches(Dataset):
         if not 0 <= index < len(self):
             raise IndexError(index)
         plain = self.patch(index, epoch)
-        if not self.degrade:
-            return {"hr_plain": to_tensor(plain), "index": index, "epoch": epoch}
+        if not self.degrade:  # the record is drawn here, in the loader's worker; a device applies it
+            record = self.pipeline.sample(plain.shape, self.seed, index, epoch)
+            return {"hr_plain": to_tensor(plain), "index": index, "epoch": epoch, "record": record}
         s = self.pipeline.run(plain, self.seed, index, epoch)
         return {"lr": to_tensor(s.lr), "hr": to_tensor(s.hr), "hr_plain": to_tensor(plain), "index": index, "record": s.record}
 

@@ -66,9 +66,9 @@ class StreamBatchSampler(Sampler):
 
 
 def collate_pairs(items):
-    if "lr" not in items[0]:  # degraded on the device: HR patches and their (epoch, index) keys
+    if "lr" not in items[0]:  # degraded on the device: HR patches, their (epoch, index) keys and records
         return {"hr_plain": torch.stack([it["hr_plain"] for it in items]), "index": [it["index"] for it in items],
-                "epoch": [it["epoch"] for it in items]}
+                "epoch": [it["epoch"] for it in items], "records": [it["record"] for it in items]}
     out = {"lr": torch.stack([it["lr"] for it in items]), "hr": torch.stack([it["hr"] for it in items])}
     out["hr_plain"] = torch.stack([it.get("hr_plain", it["hr"]) for it in items])
     return out

@@ -246,9 +246,9 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
 
     def _prepare(self, batch):
-        if "lr" not in batch:  # data.degrade_on: device: the batched backend degrades the HR patches here
+        if "lr" not in batch:  # data.degrade_on: device: the batched backend applies the workers' records here
             plain = batch["hr_plain"].to(self.device, non_blocking=True)
-            lr, hr, _ = self.device_pipeline.batch(plain, self.cfg.seed, batch["index"], batch["epoch"])
+            lr, hr = self.device_pipeline.apply_batch(plain, batch["records"])
         else:
             lr, hr, plain = (batch[k].to(self.device, non_blocking=True) for k in ("lr", "hr", "hr_plain"))
         if self.info.color == "y":

@@ -10,18 +10,20 @@ fixed-point YCbCr -> RGB. All integer arithmetic (int64), in libjpeg's order, so
 libjpeg's; no entropy coding, which changes no pixel.
 """
 
+import functools
 
 import torch
 
 # ITU-T T.81 Annex K tables (luminance, chrominance), row-major
-_LUMA = [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+_LUMA = (16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
          14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-         49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99]
-_CHROMA = [17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99,
-           47, 66, 99, 99, 99, 99, 99, 99] + [99] * 32
+         49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99)
+_CHROMA = (17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99,
+           47, 66, 99, 99, 99, 99, 99, 99) + (99,) * 32
 _FACTORS = {"444": (1, 1), "422": (1, 2), "420": (2, 2)}  # chroma subsampling (vertical, horizontal)
 
 
+@functools.lru_cache(maxsize=256)
 def quant_table(base, quality):
     """libjpeg's jpeg_quality_scaling + jpeg_add_quant_table(force_baseline=TRUE)."""
     quality = min(max(int(quality), 1), 100)
@@ -48,38 +50,56 @@ def _odd_part(t4, t5, t6, t7):
     return t4 * _F0298 + z1 + z3, t5 * _F2053 + z2 + z4, t6 * _F3072 + z2 + z3, t7 * _F1501 + z1 + z4
 
 
-def _fdct_1d(d, last):
-    """jpeg_fdct_islow along the last axis: pass 1 (``last`` False) keeps PASS1_BITS of extra
-    precision, pass 2 removes it; the output is 8x the orthonormal DCT, as libjpeg's."""
+def _fdct_raw(d, last):
+    """jpeg_fdct_islow along the last axis before its final descales: the 8 outputs (each an
+    integer linear combination of the inputs) and the right shift libjpeg applies to each, with
+    rounding (negative: an exact left shift). Pass 1 (``last`` False) keeps PASS1_BITS of extra
+    precision, pass 2 removes it; the result is 8x the orthonormal DCT, as libjpeg's."""
     d = d.unbind(-1)
     t0, t7, t1, t6 = d[0] + d[7], d[0] - d[7], d[1] + d[6], d[1] - d[6]
     t2, t5, t3, t4 = d[2] + d[5], d[2] - d[5], d[3] + d[4], d[3] - d[4]
     t10, t13, t11, t12 = t0 + t3, t0 - t3, t1 + t2, t1 - t2
     shift = _CONST_BITS + _PASS1_BITS if last else _CONST_BITS - _PASS1_BITS
-    out = [None] * 8
-    if last:
-        out[0], out[4] = _descale(t10 + t11, _PASS1_BITS), _descale(t10 - t11, _PASS1_BITS)
-    else:
-        out[0], out[4] = (t10 + t11) << _PASS1_BITS, (t10 - t11) << _PASS1_BITS
+    dc_shift = _PASS1_BITS if last else -_PASS1_BITS
     z1 = (t12 + t13) * _F0541
-    out[2], out[6] = _descale(z1 + t13 * _F0765, shift), _descale(z1 - t12 * _F1847, shift)
     o7, o5, o3, o1 = _odd_part(t4, t5, t6, t7)
-    out[7], out[5], out[3], out[1] = (_descale(v, shift) for v in (o7, o5, o3, o1))
-    return torch.stack(out, -1)
+    out = [t10 + t11, o1, z1 + t13 * _F0765, o3, t10 - t11, o5, z1 - t12 * _F1847, o7]
+    return out, [dc_shift, shift, shift, shift, dc_shift, shift, shift, shift]
 
 
-def _idct_1d(c, last):
-    """jpeg_idct_islow along the last axis (pass 1 on columns, pass 2 on rows, descaled by 2^3 more)."""
+def _idct_raw(c, last):
+    """jpeg_idct_islow along the last axis before its descales (pass 1 on columns, pass 2 on
+    rows, descaled by 2^3 more): outputs and shifts, as ``_fdct_raw``."""
     c = c.unbind(-1)
     z1 = (c[2] + c[6]) * _F0541
     t2, t3 = z1 - c[6] * _F1847, z1 + c[2] * _F0765
-    t0, t1 = (c[0] + c[4]) << _CONST_BITS, (c[0] - c[4]) << _CONST_BITS
+    t0, t1 = (c[0] + c[4]) * (1 << _CONST_BITS), (c[0] - c[4]) * (1 << _CONST_BITS)
     t10, t13, t11, t12 = t0 + t3, t0 - t3, t1 + t2, t1 - t2
     o0, o1, o2, o3 = _odd_part(c[7], c[5], c[3], c[1])
     n = _CONST_BITS + _PASS1_BITS + 3 if last else _CONST_BITS - _PASS1_BITS
     pairs = [(t10, o3), (t11, o2), (t12, o1), (t13, o0)]
-    out = [_descale(a + b, n) for a, b in pairs] + [_descale(a - b, n) for a, b in reversed(pairs)]
-    return torch.stack(out, -1)
+    return [a + b for a, b in pairs] + [a - b for a, b in reversed(pairs)], [n] * 8
+
+
+@functools.lru_cache(maxsize=16)
+def _pass(kind, last, device):
+    """One 1-D pass as (matrix, shift): out = descale(x @ matrix, shift) for x (..., 8).
+
+    Each libjpeg pass is an integer linear map followed by per-output rounding shifts; scaling
+    the rows with smaller shifts by 2^(shift - theirs) makes one shift serve all (exact for the
+    left shifts too). The products and sums stay below 2^53, so a float64 matrix product (one
+    kernel, on any device; CUDA has no int64 matmul) computes them exactly.
+    """
+    raw = _fdct_raw if kind == "fdct" else _idct_raw
+    outputs, shifts = raw(torch.eye(8, dtype=torch.int64), last)
+    shift = max(shifts)
+    rows = [o * (1 << (shift - s)) for o, s in zip(outputs, shifts)]  # row k: output k of each unit input
+    return torch.stack(rows, 1).to(torch.float64).to(device), shift
+
+
+def _apply_pass(x, kind, last):
+    matrix, shift = _pass(kind, last, x.device)
+    return _descale(torch.matmul(x.to(torch.float64), matrix).to(torch.int64), shift)
 
 
 def _pad_edges(x, hs, ws, to_h, to_w):
@@ -130,11 +150,11 @@ def _blocks_roundtrip(plane, tables):
     DCT, quantisation by per-sample tables (B, 64), dequantisation and islow inverse DCT."""
     b, _, h, w = plane.shape
     blocks = plane.view(b, h // 8, 8, w // 8, 8).permute(0, 1, 3, 2, 4)  # B, by, bx, 8 (rows), 8 (columns)
-    coef = _fdct_1d(_fdct_1d(blocks, False).transpose(-1, -2), True).transpose(-1, -2)
+    coef = _apply_pass(_apply_pass(blocks, "fdct", False).transpose(-1, -2), "fdct", True).transpose(-1, -2)
     q = tables.view(b, 1, 1, 8, 8)
     divisor = q * 8  # the islow output is 8x the orthonormal DCT
     quantised = torch.sign(coef) * ((coef.abs() + (divisor >> 1)) // divisor)  # libjpeg: rounded, half away from zero
-    rec = _idct_1d(_idct_1d((quantised * q).transpose(-1, -2), False).transpose(-1, -2), True)
+    rec = _apply_pass(_apply_pass((quantised * q).transpose(-1, -2), "idct", False).transpose(-1, -2), "idct", True)
     return (rec + 128).clamp(0, 255).permute(0, 1, 3, 2, 4).reshape(b, 1, h, w)
 
 

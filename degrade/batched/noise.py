@@ -5,12 +5,15 @@ Each position draws the stream element of its index in its own sample's C-order 
 the batch it is in or on the canvas around it.
 """
 
+import functools
+
 import numpy as np
 import torch
 
+from lightsr.degrade import counter_rng
 from lightsr.degrade.batched.canvas import element_index
 from lightsr.degrade.counter_poisson import poisson_torch
-from lightsr.degrade.counter_rng import keys_torch, normal_torch, uniform_torch
+from lightsr.degrade.counter_rng import keys_torch, normal_torch
 from lightsr.degrade.ops.noise import LUMA, _covariance_factor, _poisson_tables
 
 
@@ -26,17 +29,17 @@ def _gaussian_field(x, hs, ws, params):
     k1, k2 = (k.view(b, 1, 1, 1) for k in keys_torch([p["seed"] for p in params], x.device))
     hs_d, ws_d = hs.to(x.device), ws.to(x.device)
     sigma = torch.tensor([p["sigma"] / 255.0 for p in params], device=x.device, dtype=torch.float32).view(b, 1, 1, 1)
-    field = torch.empty_like(x)
-    for mode, per_channel in (("color", True), ("gray", False)):  # gray: one field for all channels
-        sel = [i for i, p in enumerate(params) if p["mode"] == mode]
-        if sel:
-            idx = torch.tensor(sel, device=x.device)
-            index = element_index(hs_d[idx], ws_d[idx], c, (len(sel), c, h, w), per_channel)
-            field[idx] = (normal_torch(k1[idx], k2[idx], index) * sigma[idx]).expand(len(sel), c, h, w)
+    # colour and gray samples in one pass: a gray sample reads its pixel's element in every channel
+    gray = torch.tensor([p["mode"] == "gray" for p in params], device=x.device).view(b, 1, 1, 1)
+    index = torch.where(gray, element_index(hs_d, ws_d, c, (b, 1, h, w), per_channel=False),
+                        element_index(hs_d, ws_d, c, (b, c, h, w)))
+    z = normal_torch(k1, k2, index)
+    field = z * sigma
     correlated = [i for i, p in enumerate(params) if p["mode"] == "correlated"]
     if correlated:
         idx = torch.tensor(correlated, device=x.device)
-        z = normal_torch(k1[idx], k2[idx], element_index(hs_d[idx], ws_d[idx], 3, (len(correlated), 3, h, w)))
+        z = z[idx] if c == 3 else normal_torch(  # (h, w, 3) draws: the colour layout
+            k1[idx], k2[idx], element_index(hs_d[idx], ws_d[idx], 3, (len(correlated), 3, h, w)))
         a = torch.from_numpy(np.stack([_covariance_factor(params[i]["cov"]) for i in correlated])).to(x.device)
         field[idx] = torch.einsum("bjhw,bcj->bchw", z, a)
     return field
@@ -58,7 +61,8 @@ def _luma_u8(rounded):
 
 
 def _distinct_levels(u8, hs, ws):
-    """Real-ESRGAN's photon-count scale per sample: 2^ceil(log2(distinct 8-bit values in it))."""
+    """Real-ESRGAN's photon-count scale per sample as log2 of 2^ceil(log2(distinct 8-bit values
+    in it)), a (B,) int64 tensor on the device (no transfer to the host)."""
     b, c, h, w = u8.shape
     inside = (torch.arange(h, device=u8.device).view(1, 1, h, 1) < hs.to(u8.device).view(b, 1, 1, 1)) & \
              (torch.arange(w, device=u8.device).view(1, 1, 1, w) < ws.to(u8.device).view(b, 1, 1, 1))
@@ -66,57 +70,93 @@ def _distinct_levels(u8, hs, ws):
     seen = torch.zeros(b, 256, device=u8.device)
     seen.scatter_add_(1, u8.long().reshape(b, -1), inside.reshape(b, -1).float())
     n = (seen > 0).sum(1).clamp_min(1).double()
-    return torch.exp2(torch.ceil(torch.log2(n))).tolist()
+    return torch.ceil(torch.log2(n)).long()
 
 
-def _table_counts(u, level, vals):
-    cdf_np, guide_np, width, buckets = _poisson_tables(float(vals))
-    cdf, guide = torch.from_numpy(cdf_np).to(u.device), torch.from_numpy(guide_np).to(u.device)
-    shape = u.shape
-    u, level = u.double().reshape(-1), level.reshape(-1)
-    idx = guide[level * buckets + (u * buckets).long()]
-    active = (cdf[idx] <= u).nonzero().squeeze(1)
-    while active.numel():  # walk up to the first count whose CDF exceeds u, on the few elements that need it
-        idx[active] += 1
-        active = active[cdf[idx[active]] <= u[active]]
-    return (idx - level * width).to(torch.float32).view(shape)
+_SCALES = 9  # "auto" photon counts: 2^0 .. 2^8
+_TORCH_GRID_BITS = 10
+
+
+@functools.lru_cache(maxsize=4)
+def _grid_tables(device):
+    """The 8-bit Poisson tables of every "auto" scale stacked for lookups on the device.
+
+    For scale s, level l and slice j of the uniforms' integer grid (m >> (23 - bits)): the
+    counts of the slice's first and last m (``first``, ``last``), and the thresholds (see
+    ops.noise._poisson_grid_tables: count > c exactly when thresholds[c] <= m), padded past
+    each table's width with values no m reaches. A count is then found by a fixed number of
+    bisection steps between first and last: no data-dependent loop, no host round trip.
+    """
+    shift = 23 - _TORCH_GRID_BITS
+    starts = np.arange(1 << _TORCH_GRID_BITS, dtype=np.int64) << shift
+    tables = [_poisson_tables(float(2**k)) for k in range(_SCALES)]
+    width = max(t[2] for t in tables)
+    thresholds = np.full((_SCALES, 256, width), 1 << 24, dtype=np.int64)
+    first = np.zeros((_SCALES, 256, starts.size), dtype=np.int64)
+    last = np.zeros_like(first)
+    for k, (cdf, _, w, _) in enumerate(tables):
+        rows = np.ceil(cdf * 2.0**23 - 0.5).astype(np.int64).reshape(256, w)
+        thresholds[k, :, :w] = rows
+        for level, row in enumerate(rows):
+            first[k, level] = np.searchsorted(row, starts, side="right")
+            last[k, level] = np.searchsorted(row, starts + (1 << shift) - 1, side="right")
+    steps = int(np.ceil(np.log2((last - first).max() + 1)))
+    def to(a):
+        return torch.from_numpy(a.astype(np.int32)).to(device)
+    return to(first.ravel()), to(last.ravel()), to(thresholds.ravel()), width, steps
+
+
+def _table_counts(bits, level, scale_log2):
+    """Counts of ``poisson_8bit`` (bit for bit) from stream hashes ``bits`` (int64), 8-bit
+    ``level`` and per-element scale index ``scale_log2``, all of one shape."""
+    first, last, thresholds, width, steps = _grid_tables(bits.device)
+    m = bits >> 9
+    row = scale_log2 * 256 + level
+    lo = first[row * (1 << _TORCH_GRID_BITS) + (m >> (23 - _TORCH_GRID_BITS))].long()
+    hi = last[row * (1 << _TORCH_GRID_BITS) + (m >> (23 - _TORCH_GRID_BITS))].long()
+    base = row * width
+    for _ in range(steps):  # the answer is the first count c in [lo, hi] with thresholds[c] > m
+        mid = (lo + hi) >> 1
+        up = thresholds[base + mid] <= m
+        lo, hi = torch.where(up, mid + 1, lo), torch.where(up, hi, mid)
+    return lo.to(torch.float32)
 
 
 def poisson_batch(x, hs, ws, params):
     b, c, h, w = x.shape
-    hs_d, ws_d = hs.to(x.device), ws.to(x.device)
+    dev = x.device
+    hs_d, ws_d = hs.to(dev), ws.to(dev)
     u8 = torch.round(x.clamp(0.0, 1.0) * 255.0)
     rounded = u8 / 255.0
-    out = torch.empty_like(x)
-    for gray in (False, True):
-        sel = [i for i, p in enumerate(params) if bool(p["gray"]) == gray]
-        if not sel:
-            continue
-        idx = torch.tensor(sel, device=x.device)
-        base_u8 = _luma_u8(rounded[idx]) if gray else u8[idx]
-        base = base_u8 / 255.0
-        k1, k2 = (k.view(-1, 1, 1, 1) for k in keys_torch([params[i]["seed"] for i in sel], x.device))
-        index = element_index(hs_d[idx], ws_d[idx], base.shape[1], base.shape)
-        counts = torch.empty_like(base)
-        vals = [params[i]["vals"] for i in sel]
-        auto = [j for j, v in enumerate(vals) if v == "auto"]
-        if auto:
-            levels = _distinct_levels(base_u8[auto], hs[[sel[j] for j in auto]], ws[[sel[j] for j in auto]])
-            for j, v in zip(auto, levels):
-                vals[j] = v
-            u = uniform_torch(k1[auto], k2[auto], index[auto])
-            for v in sorted(set(levels)):
-                group = [a for a, lv in zip(auto, levels) if lv == v]
-                pos = [auto.index(a) for a in group]
-                counts[group] = _table_counts(u[pos], base_u8[group].long(), v)
-        fixed = [j for j in range(len(sel)) if j not in auto]
-        if fixed:
-            rates = base[fixed].double() * torch.tensor([vals[j] for j in fixed], device=x.device, dtype=torch.float64).view(-1, 1, 1, 1)
-            n = (hs_d[idx[fixed]] * ws_d[idx[fixed]] * base.shape[1]).view(-1, 1, 1, 1)
-            counts[fixed] = poisson_torch(k1[fixed], k2[fixed], rates, n, index[fixed]).to(torch.float32)
-        inverse = torch.tensor([1.0 / v for v in vals], device=x.device, dtype=torch.float32).view(-1, 1, 1, 1)
-        scale = torch.tensor([params[i]["scale"] for i in sel], device=x.device, dtype=torch.float32).view(-1, 1, 1, 1)
-        noise = (counts * inverse - base) * scale
-        target = torch.stack([x[i] if params[i]["add_to"] == "input" else rounded[i] for i in sel])
-        out[idx] = _finish(target + noise, [params[i] for i in sel])
-    return out
+    gray = torch.tensor([bool(p["gray"]) for p in params], device=dev).view(b, 1, 1, 1)
+    # gray samples: the noise of the luma, the same in every channel (numpy: one (h, w, 1) field)
+    base_u8 = torch.where(gray, _luma_u8(rounded).expand(b, c, h, w), u8)
+    base = base_u8 / 255.0
+    k1, k2 = (k.view(b, 1, 1, 1) for k in keys_torch([p["seed"] for p in params], dev))
+    index = torch.where(gray, element_index(hs_d, ws_d, c, (b, 1, h, w), per_channel=False),
+                        element_index(hs_d, ws_d, c, (b, c, h, w)))
+    auto = [i for i, p in enumerate(params) if p["vals"] == "auto"]
+    fixed = [i for i, p in enumerate(params) if p["vals"] != "auto"]
+    counts = torch.empty_like(x)
+    inverse = torch.empty(b, device=dev, dtype=torch.float32)
+    if len(auto) == b:  # the usual case (Real-ESRGAN): the whole batch in one go
+        scale_log2 = _distinct_levels(base_u8, hs, ws)
+        counts = _table_counts(counter_rng.bits_torch(k1, k2, index), base_u8.long(), scale_log2.view(b, 1, 1, 1))
+        inverse = torch.exp2(-scale_log2.float())
+    elif auto:
+        sel = torch.tensor(auto, device=dev)
+        scale_log2 = _distinct_levels(base_u8[sel], hs[auto], ws[auto])
+        counts[sel] = _table_counts(counter_rng.bits_torch(k1[sel], k2[sel], index[sel]), base_u8[sel].long(),
+                                    scale_log2.view(-1, 1, 1, 1))
+        inverse[sel] = torch.exp2(-scale_log2.float())
+    if fixed:
+        sel = torch.tensor(fixed, device=dev)
+        vals = torch.tensor([params[i]["vals"] for i in fixed], device=dev, dtype=torch.float64).view(-1, 1, 1, 1)
+        n = torch.where(gray[sel], 1, c).view(-1) * hs_d[sel] * ws_d[sel]
+        counts[sel] = poisson_torch(k1[sel], k2[sel], base[sel].double() * vals, n.view(-1, 1, 1, 1),
+                                    index[sel]).to(torch.float32)
+        inverse[sel] = (1.0 / vals.view(-1)).float()
+    scale = torch.tensor([p["scale"] for p in params], device=dev, dtype=torch.float32).view(b, 1, 1, 1)
+    noise = (counts * inverse.view(b, 1, 1, 1) - base) * scale
+    to_input = torch.tensor([p["add_to"] == "input" for p in params], device=dev).view(b, 1, 1, 1)
+    return _finish(torch.where(to_input, x, rounded) + noise, params)

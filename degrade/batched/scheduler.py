@@ -1,11 +1,12 @@
 """Running many records at once.
 
 Records of one pipeline differ per sample (ops skipped, chosen or shuffled; sizes drawn), so
-the steps cannot run in lock-step. Each round takes the op that most samples have next, applies
-it to all of them in one batched call (with their own params), and advances them; a sample's
-steps always run in its own order. Samples of different sizes share a canvas (see ``canvas``).
-Ops without a torch applier (WebP, and any op a user registers) run through their numpy applier
-sample by sample, so every pipeline works, if not every op is fast.
+the steps cannot run in lock-step. Each round takes one op that some samples have next (the one
+on the longest remaining path), applies it to all samples that have it next in one batched call
+(with their own params), and advances them; a sample's steps always run in its own order.
+Samples of different sizes share a canvas (see ``canvas``). Ops without a torch applier (WebP,
+and any op a user registers) run through their numpy applier sample by sample, so every
+pipeline works, if not every op is fast.
 """
 
 import numpy as np
@@ -109,7 +110,11 @@ def _run_stage(canvas, steps_per_sample):
                 pending.setdefault(steps[position[i]]["op"], []).append(i)
         if not pending:
             return
-        name, members = max(pending.items(), key=lambda kv: len(kv[1]))
+        # critical path first: the op of the sample with the most steps left (ties: most samples);
+        # taking the most common op first leaves long tails (Real-ESRGAN 20.5 rounds against 16,
+        # BSRGAN+ 48.5 against 30, means over batches of 64)
+        name, members = max(pending.items(), key=lambda kv: (max(len(steps_per_sample[i]) - position[i] for i in kv[1]),
+                                                             len(kv[1])))
         canvas.run(name, members, [steps_per_sample[i][position[i]]["params"] for i in members])
         for i in members:
             position[i] += 1
