@@ -221,6 +221,52 @@ def device_rates(seconds, batch, device):
             timed(run_apply, seconds, warmup=2))
 
 
+def device_ops_per_batch(batch, device):
+    """Device operations (kernel launches, views excluded) and scheduler rounds that applying one
+    batch of ``realesrgan`` records takes: on a GPU each costs launch time whatever the image size."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from lightsr.degrade import load_pipeline
+    from lightsr.degrade.batched import scheduler
+
+    views = {"view", "expand", "slice", "unsqueeze", "_unsafe_view", "transpose", "select", "permute", "lift_fresh",
+             "t", "squeeze", "alias", "detach", "unbind", "reshape", "as_strided", "split", "unfold", "diagonal"}
+
+    class Count(TorchDispatchMode):
+        ops = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.overloadpacket.__name__ not in views:
+                Count.ops += 1
+            return func(*args, **(kwargs or {}))
+
+    pipe = load_pipeline("realesrgan", scale=SCALE)
+    hr = torch.from_numpy(np.stack(patches(n=batch)).transpose(0, 3, 1, 2)).contiguous().to(device)
+    records = [pipe.sample((HR, HR, 3), 0, i) for i in range(batch)]
+    pipe.apply_batch(hr, records)  # tables and caches built outside the count
+    rounds = [0]
+    run = scheduler._Canvas.run
+
+    def counted(self, *a):
+        rounds[0] += 1
+        return run(self, *a)
+
+    scheduler._Canvas.run = counted
+    eager = os.environ.get("LIGHTSR_COMPILE")
+    os.environ["LIGHTSR_COMPILE"] = "0"
+    try:
+        with Count():
+            pipe.apply_batch(hr, [pipe.sample((HR, HR, 3), 1, i) for i in range(batch)])
+    finally:
+        scheduler._Canvas.run = run
+        if eager is None:
+            del os.environ["LIGHTSR_COMPILE"]
+        else:
+            os.environ["LIGHTSR_COMPILE"] = eager
+    return Count.ops, rounds[0]
+
+
 def matlab_rate(seconds):
     from lightsr.compat import prepare_basicsr
 
@@ -308,15 +354,22 @@ def main():
     cores = os.cpu_count() or 1
     print(f"machine: {platform.processor() or platform.machine()}, {cores} cores, Python {platform.python_version()}")
     if args.device:
+        import torch
+
+        from lightsr.degrade.batched.compiled import compile_wanted
         from lightsr.eval.bench import device_name
 
+        compiled = "on" if compile_wanted(torch.device(args.device)) else "off (LIGHTSR_COMPILE=1 turns it on)"
         print(f"device: {device_name(args.device)}; realesrgan, {HR}x{HR} -> {HR // SCALE}x{HR // SCALE}, "
-              f"{args.seconds:.0f} s per contender\n")
+              f"{args.seconds:.0f} s per contender; torch.compile of the elementwise chains: {compiled}\n")
         print(f"{'batch':>5} {'basicsr primitives':>19} {'lightsr draw+apply':>19} {'ratio':>6} "
               f"{'lightsr apply (drawn in workers)':>33} {'ratio':>6}   (pairs/s)")
         for batch in (16, 64):
             anchor, ours, applied = device_rates(args.seconds, batch, args.device)
             print(f"{batch:>5} {anchor:19.1f} {ours:19.1f} {ours / anchor:5.1f}x {applied:33.1f} {applied / anchor:5.1f}x")
+        ops, rounds = device_ops_per_batch(64, args.device)
+        print(f"\napplying a batch of 64: {rounds} scheduler rounds, {ops} device operations run eagerly "
+              "(views excluded; a compiled chain runs as a few fused kernels instead)")
         return 0
     print(f"task: {HR}x{HR} HR -> {HR // SCALE}x{HR // SCALE} LR, x{SCALE}, no file I/O, {args.seconds:.0f} s per contender\n")
 

@@ -215,15 +215,22 @@ def test_training_degrades_on_the_device_as_the_workers_do(hr_dir, tmp_path):  #
 
 
 def test_resize_matrices_reproduce_opencv_on_random_shapes():
-    # mixed enlarge/shrink included: OpenCV's INTER_AREA then changes method (built from its formula)
-    from lightsr.degrade.batched.resize import _matrices
+    # mixed enlarge/shrink included: OpenCV's INTER_AREA then changes method (built from its formula);
+    # every batch mixes sizes and modes, so the banded matrices are rebuilt per sample on one canvas
+    from lightsr.degrade.batched.resize import resize_batch
     from lightsr.degrade.resize import resize
 
     rng = np.random.default_rng(1)
+    modes = ["area", "bilinear", "bicubic", "nearest", "lanczos", "matlab_bicubic"]
     for _ in range(40):
-        h, w, oh, ow = (int(v) for v in rng.integers(3, 120, 4))
-        img = rng.random((h, w, 3), dtype=np.float32)
-        for mode in ("area", "bilinear", "bicubic", "nearest", "lanczos", "matlab_bicubic"):
-            wy, wxt = _matrices(mode, h, w, oh, ow, "cpu")
-            ours = (wy @ torch.from_numpy(img).permute(2, 0, 1) @ wxt).permute(1, 2, 0).numpy()
-            assert np.abs(ours - resize(img, oh, ow, mode)).max() < 1e-5, (mode, h, w, oh, ow)
+        shapes = [tuple(int(v) for v in rng.integers(3, 120, 4)) for _ in modes]
+        canvas = torch.zeros(len(modes), 3, max(s[0] for s in shapes), max(s[1] for s in shapes))
+        imgs = [rng.random((h, w, 3), dtype=np.float32) for h, w, _, _ in shapes]
+        for i, img in enumerate(imgs):
+            canvas[i, :, : img.shape[0], : img.shape[1]] = torch.from_numpy(img).permute(2, 0, 1)
+        out = resize_batch(canvas, [s[0] for s in shapes], [s[1] for s in shapes], [s[2] for s in shapes],
+                           [s[3] for s in shapes], modes, [False] * len(modes))
+        for i, ((h, w, oh, ow), mode) in enumerate(zip(shapes, modes)):
+            ours = out[i, :, :oh, :ow].permute(1, 2, 0).numpy()
+            assert np.abs(ours - resize(imgs[i], oh, ow, mode)).max() < 1e-5, (mode, h, w, oh, ow)
+            assert not out[i, :, oh:].any() and not out[i, :, :, ow:].any()  # nothing outside the sample

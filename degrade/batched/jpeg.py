@@ -14,6 +14,8 @@ import functools
 
 import torch
 
+from lightsr.degrade.batched.compiled import maybe_compiled
+
 # ITU-T T.81 Annex K tables (luminance, chrominance), row-major
 _LUMA = (16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
          14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
@@ -97,8 +99,12 @@ def _pass(kind, last, device):
     return torch.stack(rows, 1).to(torch.float64).to(device), shift
 
 
-def _apply_pass(x, kind, last):
-    matrix, shift = _pass(kind, last, x.device)
+def _passes(device):
+    """The four passes (forward DCT 1 and 2, inverse DCT 1 and 2) as (matrix, shift) pairs."""
+    return tuple(_pass(kind, last, device) for kind, last in (("fdct", False), ("fdct", True), ("idct", False), ("idct", True)))
+
+
+def _apply_pass(x, matrix, shift):
     return _descale(torch.matmul(x.to(torch.float64), matrix).to(torch.int64), shift)
 
 
@@ -145,54 +151,61 @@ def _fancy_upsample(plane, fy, fx):
     return torch.stack([even, odd], 4).flatten(3, 4)
 
 
-def _blocks_roundtrip(plane, tables):
+def _blocks_roundtrip(plane, tables, passes):
     """Level-shifted samples (B, 1, H, W), H and W multiples of 8, through libjpeg's islow forward
     DCT, quantisation by per-sample tables (B, 64), dequantisation and islow inverse DCT."""
+    (f1, s1), (f2, s2), (i1, t1), (i2, t2) = passes
     b, _, h, w = plane.shape
     blocks = plane.view(b, h // 8, 8, w // 8, 8).permute(0, 1, 3, 2, 4)  # B, by, bx, 8 (rows), 8 (columns)
-    coef = _apply_pass(_apply_pass(blocks, "fdct", False).transpose(-1, -2), "fdct", True).transpose(-1, -2)
+    coef = _apply_pass(_apply_pass(blocks, f1, s1).transpose(-1, -2), f2, s2).transpose(-1, -2)
     q = tables.view(b, 1, 1, 8, 8)
     divisor = q * 8  # the islow output is 8x the orthonormal DCT
     quantised = torch.sign(coef) * ((coef.abs() + (divisor >> 1)) // divisor)  # libjpeg: rounded, half away from zero
-    rec = _apply_pass(_apply_pass((quantised * q).transpose(-1, -2), "idct", False).transpose(-1, -2), "idct", True)
+    rec = _apply_pass(_apply_pass((quantised * q).transpose(-1, -2), i1, t1).transpose(-1, -2), i2, t2)
     return (rec + 128).clamp(0, 255).permute(0, 1, 3, 2, 4).reshape(b, 1, h, w)
 
 
+@maybe_compiled
+def _roundtrip(x, hs, ws, luma_q, chroma_q, passes, fy: int, fx: int):
+    """Encode and decode the samples of ``x`` (n, 3, H, W), sample i of size (hs[i], ws[i]) with
+    quantisation tables luma_q[i] / chroma_q[i] and chroma subsampling (fy, fx)."""
+    h, w = x.shape[2], x.shape[3]
+    ph, pw = -(-h // (8 * fy)) * 8 * fy, -(-w // (8 * fx)) * 8 * fx
+    rgb = torch.round(x.clamp(0.0, 1.0) * 255.0).to(torch.int64)  # OpenCV's convertScaleAbs: to even
+    rgb = _pad_edges(rgb, hs, ws, ph, pw)
+    r, g, bl = rgb[:, 0:1], rgb[:, 1:2], rgb[:, 2:3]
+    # jccolor.c's 16-bit fixed point: FIX(0.299) = 19595, ... ; Cb/Cr offsets (128 << 16) + ONE_HALF - 1
+    y = (19595 * r + 38470 * g + 7471 * bl + 32768) >> 16
+    cb = (-11059 * r - 21709 * g + 32768 * bl + (128 << 16) + 32767) >> 16
+    cr = (32768 * r - 27439 * g - 5329 * bl + (128 << 16) + 32767) >> 16
+    y = _blocks_roundtrip(y - 128, luma_q, passes)
+    planes = []
+    # the decoder upsamples from each sample's real chroma extent, its edge replicated
+    ch, cw = (hs + fy - 1) // fy, (ws + fx - 1) // fx
+    for plane in (cb, cr):
+        small = _downsample(plane, fy, fx)
+        if fy == 2:  # libjpeg fills the iMCU's bottom from the last *downsampled* row, not the full-size one
+            small = _pad_edges(small, ch, torch.full_like(cw, small.shape[3]), small.shape[2], small.shape[3])
+        small = _blocks_roundtrip(small - 128, chroma_q, passes)
+        # libjpeg's upsampler treats its first and last columns apart, at least two apart: with one real
+        # chroma column it reads the decoded padding next to it
+        small = _pad_edges(small, ch, cw, small.shape[2], small.shape[3])
+        planes.append(_fancy_upsample(small, fy, fx) - 128)
+    cb, cr = planes
+    # jdcolor.c: R = y + round(1.402 cr), B = y + round(1.772 cb), G = y + (-0.34414 cb - 0.71414 cr + 1/2 >> 16)
+    rgb = torch.cat([y + ((91881 * cr + 32768) >> 16), y + ((-22554 * cb - 46802 * cr + 32768) >> 16),
+                     y + ((116130 * cb + 32768) >> 16)], 1)
+    return (rgb.clamp(0, 255).to(x.dtype) / 255.0)[:, :, :h, :w]
+
+
 def jpeg_batch(x, hs, ws, params):
-    b, c, h, w = x.shape
     out = torch.empty_like(x)
-    for sampling in {p.get("sampling", "420") for p in params}:
+    passes = _passes(x.device)
+    hs_d, ws_d = hs.to(x.device), ws.to(x.device)
+    for sampling in sorted({p.get("sampling", "420") for p in params}):
         sel = [i for i, p in enumerate(params) if p.get("sampling", "420") == sampling]
         idx = torch.tensor(sel, device=x.device)
-        fy, fx = _FACTORS[sampling]
-        mh, mw = 8 * fy, 8 * fx
-        ph, pw = -(-h // mh) * mh, -(-w // mw) * mw
-        rgb = torch.round(x[idx].clamp(0.0, 1.0) * 255.0).to(torch.int64)  # OpenCV's convertScaleAbs: to even
-        rgb = _pad_edges(rgb, hs[sel], ws[sel], ph, pw)
-        r, g, bl = rgb[:, 0:1], rgb[:, 1:2], rgb[:, 2:3]
-        # jccolor.c's 16-bit fixed point: FIX(0.299) = 19595, ... ; Cb/Cr offsets (128 << 16) + ONE_HALF - 1
-        y = (19595 * r + 38470 * g + 7471 * bl + 32768) >> 16
-        cb = (-11059 * r - 21709 * g + 32768 * bl + (128 << 16) + 32767) >> 16
-        cr = (32768 * r - 27439 * g - 5329 * bl + (128 << 16) + 32767) >> 16
         luma_q = torch.tensor([quant_table(_LUMA, params[i]["quality"]) for i in sel], dtype=torch.int64, device=x.device)
         chroma_q = torch.tensor([quant_table(_CHROMA, params[i]["quality"]) for i in sel], dtype=torch.int64, device=x.device)
-        y = _blocks_roundtrip(y - 128, luma_q)
-        planes = []
-        # the decoder upsamples from each sample's real chroma extent, its edge replicated
-        ch, cw = (hs[sel] + fy - 1) // fy, (ws[sel] + fx - 1) // fx
-        for plane in (cb, cr):
-            small = _downsample(plane, fy, fx)
-            if fy == 2:  # libjpeg fills the iMCU's bottom from the last *downsampled* row, not the full-size one
-                small = _pad_edges(small, ch, torch.full_like(cw, small.shape[3]), small.shape[2], small.shape[3])
-            small = _blocks_roundtrip(small - 128, chroma_q)
-            # libjpeg's upsampler treats its first and last columns apart, at least two apart: with one real
-            # chroma column it reads the decoded padding next to it
-            small = _pad_edges(small, ch, cw, small.shape[2], small.shape[3])
-            planes.append(_fancy_upsample(small, fy, fx) - 128)
-        cb, cr = planes
-        # jdcolor.c: R = y + round(1.402 cr), B = y + round(1.772 cb), G = y + (-0.34414 cb - 0.71414 cr + 1/2 >> 16)
-        rgb = torch.cat([y + ((91881 * cr + 32768) >> 16), y + ((-22554 * cb - 46802 * cr + 32768) >> 16),
-                         y + ((116130 * cb + 32768) >> 16)], 1)
-        rgb = rgb.clamp(0, 255).to(x.dtype) / 255.0
-        out[idx] = rgb[:, :, :h, :w]
+        out[idx] = _roundtrip(x[idx], hs_d[idx], ws_d[idx], luma_q, chroma_q, passes, *_FACTORS[sampling])
     return out

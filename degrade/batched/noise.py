@@ -12,9 +12,13 @@ import torch
 
 from lightsr.degrade import counter_rng
 from lightsr.degrade.batched.canvas import element_index
+from lightsr.degrade.batched.compiled import maybe_compiled
 from lightsr.degrade.counter_poisson import poisson_torch
 from lightsr.degrade.counter_rng import keys_torch, normal_torch
 from lightsr.degrade.ops.noise import LUMA, _covariance_factor, _poisson_tables
+
+_normals = maybe_compiled(normal_torch)
+_bits = maybe_compiled(counter_rng.bits_torch)
 
 
 def _finish(out, params):
@@ -33,12 +37,12 @@ def _gaussian_field(x, hs, ws, params):
     gray = torch.tensor([p["mode"] == "gray" for p in params], device=x.device).view(b, 1, 1, 1)
     index = torch.where(gray, element_index(hs_d, ws_d, c, (b, 1, h, w), per_channel=False),
                         element_index(hs_d, ws_d, c, (b, c, h, w)))
-    z = normal_torch(k1, k2, index)
+    z = _normals(k1, k2, index)
     field = z * sigma
     correlated = [i for i, p in enumerate(params) if p["mode"] == "correlated"]
     if correlated:
         idx = torch.tensor(correlated, device=x.device)
-        z = z[idx] if c == 3 else normal_torch(  # (h, w, 3) draws: the colour layout
+        z = z[idx] if c == 3 else _normals(  # (h, w, 3) draws: the colour layout
             k1[idx], k2[idx], element_index(hs_d[idx], ws_d[idx], 3, (len(correlated), 3, h, w)))
         a = torch.from_numpy(np.stack([_covariance_factor(params[i]["cov"]) for i in correlated])).to(x.device)
         field[idx] = torch.einsum("bjhw,bcj->bchw", z, a)
@@ -106,20 +110,25 @@ def _grid_tables(device):
     return to(first.ravel()), to(last.ravel()), to(thresholds.ravel()), width, steps
 
 
-def _table_counts(bits, level, scale_log2):
-    """Counts of ``poisson_8bit`` (bit for bit) from stream hashes ``bits`` (int64), 8-bit
-    ``level`` and per-element scale index ``scale_log2``, all of one shape."""
-    first, last, thresholds, width, steps = _grid_tables(bits.device)
+@maybe_compiled
+def _lookup(bits, level, scale_log2, first, last, thresholds, width: int, steps: int):
     m = bits >> 9
     row = scale_log2 * 256 + level
-    lo = first[row * (1 << _TORCH_GRID_BITS) + (m >> (23 - _TORCH_GRID_BITS))].long()
-    hi = last[row * (1 << _TORCH_GRID_BITS) + (m >> (23 - _TORCH_GRID_BITS))].long()
+    slot = row * (1 << _TORCH_GRID_BITS) + (m >> (23 - _TORCH_GRID_BITS))
+    lo, hi = first[slot].long(), last[slot].long()
     base = row * width
     for _ in range(steps):  # the answer is the first count c in [lo, hi] with thresholds[c] > m
         mid = (lo + hi) >> 1
         up = thresholds[base + mid] <= m
         lo, hi = torch.where(up, mid + 1, lo), torch.where(up, hi, mid)
     return lo.to(torch.float32)
+
+
+def _table_counts(bits, level, scale_log2):
+    """Counts of ``poisson_8bit`` (bit for bit) from stream hashes ``bits`` (int64), 8-bit
+    ``level`` and per-element scale index ``scale_log2``, all broadcastable together."""
+    first, last, thresholds, width, steps = _grid_tables(bits.device)
+    return _lookup(bits, level, scale_log2, first, last, thresholds, width, steps)
 
 
 def poisson_batch(x, hs, ws, params):
@@ -141,12 +150,12 @@ def poisson_batch(x, hs, ws, params):
     inverse = torch.empty(b, device=dev, dtype=torch.float32)
     if len(auto) == b:  # the usual case (Real-ESRGAN): the whole batch in one go
         scale_log2 = _distinct_levels(base_u8, hs, ws)
-        counts = _table_counts(counter_rng.bits_torch(k1, k2, index), base_u8.long(), scale_log2.view(b, 1, 1, 1))
+        counts = _table_counts(_bits(k1, k2, index), base_u8.long(), scale_log2.view(b, 1, 1, 1))
         inverse = torch.exp2(-scale_log2.float())
     elif auto:
         sel = torch.tensor(auto, device=dev)
         scale_log2 = _distinct_levels(base_u8[sel], hs[auto], ws[auto])
-        counts[sel] = _table_counts(counter_rng.bits_torch(k1[sel], k2[sel], index[sel]), base_u8[sel].long(),
+        counts[sel] = _table_counts(_bits(k1[sel], k2[sel], index[sel]), base_u8[sel].long(),
                                     scale_log2.view(-1, 1, 1, 1))
         inverse[sel] = torch.exp2(-scale_log2.float())
     if fixed:

@@ -6,7 +6,8 @@ with the CPU applier itself along that axis, so it is that applier's weights to 
 whatever OpenCV does inside. One exception: OpenCV's INTER_AREA switches method when either axis
 is enlarged, to linear interpolation with area-style coefficients; that matrix is built from
 OpenCV's formula (resize.cpp) and checked against OpenCV by the tests. Matrices are cached per
-(mode, lengths, device); zero padding serves samples of other sizes.
+(mode, lengths) as bands (the non-zero run of each row) and rebuilt on the device for the whole
+batch at once; zero padding serves samples of other sizes.
 """
 
 import functools
@@ -44,28 +45,43 @@ def _axis_np(mode, n, on, area_linear):
     return resize(np.eye(n, dtype=np.float32)[:, :, None], on, n, mode)[:, :, 0]
 
 
-@functools.lru_cache(maxsize=1024)
-def _axis(mode, n, on, area_linear, device):
-    return torch.from_numpy(_axis_np(mode, n, on, area_linear)).to(device)
+@functools.lru_cache(maxsize=4096)
+def _band(mode, n, on, area_linear):
+    """An axis' (on, n) weights as a band: each output's first input and its run of weights
+    (padded with zeros to the widest), which is all a device needs to rebuild the matrix."""
+    if n == on and mode != "nearest":  # the CPU applier returns a copy
+        return np.arange(n), np.ones((n, 1), dtype=np.float32)
+    m = _axis_np(mode, n, on, area_linear)
+    nonzero = m != 0
+    first = np.where(nonzero.any(1), nonzero.argmax(1), 0)
+    last = np.where(nonzero.any(1), n - 1 - nonzero[:, ::-1].argmax(1), 0)
+    taps = int((last - first).max()) + 1
+    idx = first[:, None] + np.arange(taps)
+    weights = np.take_along_axis(m, np.minimum(idx, n - 1), 1) * (idx <= last[:, None])
+    return first, weights.astype(np.float32)
 
 
-def _matrices(mode, h, w, oh, ow, device):
-    if (h, w) == (oh, ow) and mode != "nearest":  # the CPU applier returns a copy
-        return torch.eye(h, device=device), torch.eye(w, device=device)
-    area_linear = oh > h or ow > w
-    return _axis(mode, h, oh, area_linear, device), _axis(mode, w, ow, area_linear, device).T
+def _dense(bands, out_len, in_len, device):
+    """(B, out_len, in_len) matrices from per-sample bands: one transfer and one scatter for the
+    batch (a dense matrix per sample made on the host would move far more bytes)."""
+    taps = max(w.shape[1] for _, w in bands)
+    starts = np.zeros((len(bands), out_len), dtype=np.int64)
+    weights = np.zeros((len(bands), out_len, taps), dtype=np.float32)
+    for i, (first, w) in enumerate(bands):
+        starts[i, : first.size] = first
+        weights[i, : w.shape[0], : w.shape[1]] = w
+    starts, weights = torch.from_numpy(starts).to(device), torch.from_numpy(weights).to(device)
+    index = (starts.unsqueeze(2) + torch.arange(taps, device=device)).clamp_(max=in_len - 1)
+    return torch.zeros(len(bands), out_len, in_len, device=device).scatter_add_(2, index, weights)
 
 
 def resize_batch(x, hs, ws, out_hs, out_ws, modes, clips):
     """Resize sample i of ``x`` from (hs[i], ws[i]) to (out_hs[i], out_ws[i]) with modes[i]."""
     b, c, h, w = x.shape
     oh, ow = max(out_hs), max(out_ws)
-    wy = x.new_zeros(b, 1, oh, h)
-    wxt = x.new_zeros(b, 1, w, ow)
-    for i in range(b):
-        my, mxt = _matrices(modes[i], hs[i], ws[i], out_hs[i], out_ws[i], x.device)
-        wy[i, 0, : out_hs[i], : hs[i]] = my
-        wxt[i, 0, : ws[i], : out_ws[i]] = mxt
-    out = torch.matmul(torch.matmul(wy, x), wxt)
+    area_linear = [out_hs[i] > hs[i] or out_ws[i] > ws[i] for i in range(b)]
+    wy = _dense([_band(modes[i], hs[i], out_hs[i], area_linear[i]) for i in range(b)], oh, h, x.device)
+    wx = _dense([_band(modes[i], ws[i], out_ws[i], area_linear[i]) for i in range(b)], ow, w, x.device)
+    out = torch.matmul(torch.matmul(wy.unsqueeze(1), x), wx.transpose(1, 2).unsqueeze(1))
     clip = torch.tensor(clips, device=x.device).view(b, 1, 1, 1)
     return torch.where(clip, out.clamp(0.0, 1.0), out)
