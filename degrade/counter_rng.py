@@ -81,10 +81,12 @@ def bits_range_np(seed, n):
     global _first_round
     if n > _CACHE_LIMIT:
         return bits_np(seed, np.arange(n, dtype=np.uint32))
-    if n > _first_round.size:
-        size = min(max(n, 2 * _first_round.size, 1 << 16), _CACHE_LIMIT)
-        _first_round = _mix_np(np.arange(size, dtype=np.uint32))
-    return _keyed_np(seed, _first_round[:n])
+    cached = _first_round  # one read: another thread may replace the cache meanwhile
+    if n > cached.size:
+        cached = _mix_np(np.arange(min(max(n, 2 * cached.size, 1 << 16), _CACHE_LIMIT), dtype=np.uint32))
+        if cached.size > _first_round.size:  # never shrink it
+            _first_round = cached
+    return _keyed_np(seed, cached[:n])
 
 
 def _unit_np(h):

@@ -65,7 +65,7 @@ class DegradedPatches(Dataset):
     def __init__(self, source, pipeline, patch_size=256, seed=0, samples_per_image=1, augment=True,
                  cache_images=False, alpha="drop", degrade=True):
         self.paths = _paths(source)
-        self.degrade = degrade  # False: items carry the HR patch and its key; pipeline.batch degrades on a device
+        self.degrade = degrade  # False: items carry the HR patch, its key and record; Pipeline.apply_batch on a device
         self.pipeline, self.patch_size, self.seed = pipeline, int(patch_size), int(seed)
         if self.patch_size % pipeline.scale:
             raise LightSRError(f"patch_size {patch_size} must be a multiple of the scale {pipeline.scale}")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from lightsr.degrade.config import build_pipeline
 from lightsr.degrade.datasets_common import CROP_STREAM, modcrop
-from lightsr.degrade.pipeline import sample_rng
+from lightsr.degrade.pipeline import RECORD_VERSION, sample_rng
 from lightsr.degrade.presets import load_config
 from lightsr.errors import JobError, LightSRError
 from lightsr.files import atomic_write_text, remove_stale_temp_files
@@ -88,6 +88,7 @@ def plan(job, inputs):
 def _manifest(job, config, scale, inputs):
     return {
         "version": JOB_VERSION,
+        "record_version": RECORD_VERSION,  # noise drawn differently: a job is not resumed across versions
         "config": config,
         "scale": scale,
         "seed": job.seed,

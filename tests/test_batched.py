@@ -5,7 +5,6 @@ to the 8-bit value)."""
 import numpy as np
 import pytest
 import torch
-from test_train import config, hr_dir  # noqa: F401  (the trainer's config helper and HR fixture)
 
 from lightsr.degrade.batched import apply_records
 from lightsr.degrade.pipeline import RECORD_VERSION, Pipeline
@@ -198,22 +197,6 @@ def test_records_replay_across_backends(patches):
         assert psnr(numpy_lr, lr_cpu[i].permute(1, 2, 0).numpy()) >= 45
 
 
-def test_training_degrades_on_the_device_as_the_workers_do(hr_dir, tmp_path):  # noqa: F811
-    from lightsr.trainers.data import train_loader
-    from lightsr.trainers.engine import Trainer
-
-    base = {"data.pipeline": "realesrgan", "data.patch": 64, "val.type": "none", "train.total_steps": 2}
-    lr = {}
-    for where in ("workers", "device"):
-        cfg = config(hr_dir, tmp_path, **base, **{"data.degrade_on": where})
-        trainer = Trainer(cfg, run_dir=str(tmp_path / where), resume=False)
-        _, _, loader = train_loader(cfg, 0)
-        lr[where], _, _ = trainer._prepare(next(iter(loader)))
-        assert trainer.train_step(next(iter(loader)))["total"] > 0
-    for a, b in zip(lr["workers"], lr["device"]):  # the same samples (keys), degraded on either path
-        assert psnr(a.permute(1, 2, 0).numpy(), b.permute(1, 2, 0).numpy()) >= 35
-
-
 def test_resize_matrices_reproduce_opencv_on_random_shapes():
     # mixed enlarge/shrink included: OpenCV's INTER_AREA then changes method (built from its formula);
     # every batch mixes sizes and modes, so the banded matrices are rebuilt per sample on one canvas
@@ -234,3 +217,41 @@ def test_resize_matrices_reproduce_opencv_on_random_shapes():
             ours = out[i, :, :oh, :ow].permute(1, 2, 0).numpy()
             assert np.abs(ours - resize(imgs[i], oh, ow, mode)).max() < 1e-5, (mode, h, w, oh, ow)
             assert not out[i, :, oh:].any() and not out[i, :, :, ow:].any()  # nothing outside the sample
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_torch_poisson_lookup_equals_the_cpu_lookup_at_every_threshold(device):
+    # hashes on each CDF threshold and one grid step either side, every "auto" scale
+    from lightsr.degrade.batched.noise import _table_counts
+    from lightsr.degrade.ops.noise import _poisson_grid_tables, poisson_8bit_from_bits
+
+    rng = np.random.default_rng(0)
+    for k in range(9):
+        _, thresholds, width = _poisson_grid_tables(float(2**k))
+        t = thresholds.reshape(256, width).astype(np.int64)
+        levels, counts = np.nonzero(t < 2**23)
+        m = np.clip(np.concatenate([t[levels, counts] + d for d in (-1, 0, 1)] + [rng.integers(0, 2**23, 5000)]),
+                    0, 2**23 - 1)
+        lv = np.concatenate([np.tile(levels, 3), rng.integers(0, 256, 5000)]).astype(np.uint8)
+        hashes = (m.astype(np.uint32) << np.uint32(9)) | rng.integers(0, 512, m.size).astype(np.uint32)
+        expected = poisson_8bit_from_bits(hashes.copy(), lv, float(2**k))
+        ours = _table_counts(torch.from_numpy(hashes.astype(np.int64)).to(device), torch.from_numpy(lv).long().to(device),
+                             torch.full((1,), k, device=device))
+        assert np.array_equal(ours.cpu().numpy(), expected), k
+
+
+def test_poisson_on_other_channel_counts(patches):
+    # four channels, colour noise: the luma (which needs three) is not computed
+    steps = [{"op": "poisson_noise", "params": {"scale": 1.0, "vals": "auto", "gray": False, "add_to": "input", "seed": 4,
+                                                "clip": True, "round": False}}]
+    img = np.concatenate([patches[0], patches[1][:, :, :1]], axis=2)
+    expected = Pipeline.apply(img, record(steps))[0]
+    ours = _apply_ragged(torch.from_numpy(img[None]).permute(0, 3, 1, 2).contiguous(), [record(steps)])[0]
+    assert np.mean(np.abs(expected - ours) <= 1e-5) > 0.999
+
+
+def test_jpeg_pass_shifts_are_the_computed_ones():
+    from lightsr.degrade.batched import jpeg
+
+    assert tuple(jpeg._pass(kind, last, "cpu")[1] for kind, last in jpeg._PASSES) == jpeg._SHIFTS
+    assert jpeg.quant_table([16] * 64, 50) == [16] * 64 and jpeg.quant_table(jpeg._LUMA, 0) == jpeg.quant_table(jpeg._LUMA, 1)

@@ -89,3 +89,17 @@ def test_low_rank_split_is_within_its_budget():
         assert np.abs(k - approx).sum() <= 5e-7 + 1e-12
     iso = make_kernel({"family": "iso", "size": 15, "sigma": 2.0})
     assert len(blur._separable_terms(iso, 5e-7)) == 1
+
+
+@pytest.mark.parametrize("method", sorted(FORCE))
+def test_gray_tiny_and_single_channel_images_keep_their_shape(monkeypatch, method):
+    for name, value in FORCE[method].items():
+        monkeypatch.setattr(blur, name, value)
+    rng = np.random.default_rng(1)
+    k = make_kernel({"family": "aniso", "size": 21, "sigma_x": 2.5, "sigma_y": 0.8, "theta": 0.6})
+    for shape in [(1, 1, 3), (2, 5, 1), (7, 3, 3), (30, 25)]:
+        img = rng.random(shape, dtype=np.float32)
+        out = blur.convolve(img, k)
+        assert out.shape == img.shape
+        ref = reference(img.reshape(*shape[:2], -1), k).reshape(shape)
+        assert np.abs(out - ref).max() < TOLERANCE, (method, shape)

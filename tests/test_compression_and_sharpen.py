@@ -53,3 +53,9 @@ def test_usm_mask_bound_is_real_esrgans_comparison(threshold):
     x = np.concatenate([near + np.arange(-64, 65, dtype=np.float32) * np.spacing(near),
                         np.random.default_rng(0).random(10_000, dtype=np.float32)])
     assert np.array_equal(x > bound, x * np.float32(255) > threshold)
+
+
+def test_usm_with_an_unreachable_threshold_leaves_the_image_alone(photo):
+    img = np.ascontiguousarray(photo[:40, :40])
+    for threshold in (float("inf"), 1e39):  # beyond float32: nothing is sharpened (and nothing hangs)
+        assert np.array_equal(unsharp_mask(img, 0.5, 50, threshold), img)

@@ -124,12 +124,22 @@ def test_table_poisson_sampler_has_the_poisson_distribution(level):
 @pytest.mark.parametrize("vals", [1.0, 8.0, 128.0, 256.0])
 def test_integer_grid_poisson_lookup_equals_the_float_lookup(vals):
     from lightsr.degrade.counter_rng import _unit_np, bits_range_np
-    from lightsr.degrade.ops.noise import poisson_8bit, poisson_8bit_from_bits
+    from lightsr.degrade.ops.noise import _poisson_grid_tables, poisson_8bit, poisson_8bit_from_bits
 
-    u8 = np.random.default_rng(int(vals)).integers(0, 256, (120, 90, 3)).astype(np.uint8)
+    rng = np.random.default_rng(int(vals))
+    u8 = rng.integers(0, 256, (120, 90, 3)).astype(np.uint8)
     h = bits_range_np(3, u8.size)
     expected = poisson_8bit(_unit_np(h.copy()).reshape(u8.shape), u8, vals)
     assert np.array_equal(poisson_8bit_from_bits(h, u8, vals), expected.astype(np.float32))
+    # hashes whose uniforms sit on each CDF threshold and one grid step either side of it
+    _, thresholds, width = _poisson_grid_tables(vals)
+    t = thresholds.reshape(256, width).astype(np.int64)
+    levels, counts = np.nonzero(t < 2**23)
+    m = np.clip(np.concatenate([t[levels, counts] + d for d in (-1, 0, 1)]), 0, 2**23 - 1)
+    lv = np.tile(levels, 3).astype(np.uint8)
+    hashes = (m.astype(np.uint32) << np.uint32(9)) | rng.integers(0, 512, m.size).astype(np.uint32)
+    expected = poisson_8bit(_unit_np(hashes.copy()), lv, vals)
+    assert np.array_equal(poisson_8bit_from_bits(hashes, lv, vals), expected.astype(np.float32))
 
 
 def test_poisson_op_equals_its_definition(photo):

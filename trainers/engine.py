@@ -153,11 +153,6 @@ class Trainer:
         if self.rank == 0:
             os.makedirs(self.run_dir, exist_ok=True)
             atomic_write_text(os.path.join(self.run_dir, "config.yml"), yaml.safe_dump(to_dict(cfg), sort_keys=False))
-        self.device_pipeline = None
-        if cfg.data.type == "degraded" and cfg.data.degrade_on == "device":
-            from lightsr.degrade.presets import load_pipeline
-
-            self.device_pipeline = load_pipeline(cfg.data.pipeline, scale=cfg.scale)
         self.val_pairs = validation_pairs(cfg) if self.rank == 0 else []
         self._tb = None
 
@@ -247,8 +242,10 @@ class Trainer:
 
     def _prepare(self, batch):
         if "lr" not in batch:  # data.degrade_on: device: the batched backend applies the workers' records here
+            from lightsr.degrade.batched import apply_records
+
             plain = batch["hr_plain"].to(self.device, non_blocking=True)
-            lr, hr = self.device_pipeline.apply_batch(plain, batch["records"])
+            lr, hr = apply_records(plain, batch["records"])
         else:
             lr, hr, plain = (batch[k].to(self.device, non_blocking=True) for k in ("lr", "hr", "hr_plain"))
         if self.info.color == "y":

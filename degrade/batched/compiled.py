@@ -37,11 +37,13 @@ def maybe_compiled(fn):
             state["compiled"] = torch.compile(fn, dynamic=True)
         try:
             return state["compiled"](*args, **kwargs)
-        except Exception as e:  # a compiler problem must not stop the degradation: run eagerly
+        except Exception as e:
+            out = fn(*args, **kwargs)  # an error of the inputs (or out of memory) raises here too
+            # the eager function works: a compiler problem, which must not stop the degradation
             state["failed"] = True
             warnings.warn(f"lightsr: torch.compile of {fn.__qualname__} failed ({type(e).__name__}: {e}); "
                           "running it eagerly", RuntimeWarning, stacklevel=2)
-            return fn(*args, **kwargs)
+            return out
 
     run.eager = fn
     return run

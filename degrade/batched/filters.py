@@ -31,7 +31,7 @@ def _grouped(x, weight, pad_y, pad_x, hs, ws):
 def blur_batch(x, hs, ws, params):
     """The ``blur`` op: each sample convolved with make_kernel(its params), each window cropped
     to its significant weights as the CPU applier does (the batch runs at the largest of them)."""
-    kernels = [_crop(make_kernel(p), _TOLERANCE) for p in params]
+    kernels = [_crop(make_kernel(p), _TOLERANCE / 2) for p in params]
     size = max(k.shape[0] for k in kernels)
     weight = np.zeros((len(kernels), size, size), dtype=np.float32)
     for i, k in enumerate(kernels):

@@ -25,12 +25,15 @@ _CHROMA = (17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 2
 _FACTORS = {"444": (1, 1), "422": (1, 2), "420": (2, 2)}  # chroma subsampling (vertical, horizontal)
 
 
-@functools.lru_cache(maxsize=256)
 def quant_table(base, quality):
     """libjpeg's jpeg_quality_scaling + jpeg_add_quant_table(force_baseline=TRUE)."""
-    quality = min(max(int(quality), 1), 100)
+    return list(_quant_table(tuple(base), min(max(int(quality), 1), 100)))
+
+
+@functools.lru_cache(maxsize=256)
+def _quant_table(base, quality):
     scale = 5000 // quality if quality < 50 else 200 - quality * 2
-    return [min(max((q * scale + 50) // 100, 1), 255) for q in base]
+    return tuple(min(max((q * scale + 50) // 100, 1), 255) for q in base)
 
 
 # libjpeg's FIX(x) = round(x * 2^13) constants of jfdctint.c / jidctint.c
@@ -99,9 +102,16 @@ def _pass(kind, last, device):
     return torch.stack(rows, 1).to(torch.float64).to(device), shift
 
 
-def _passes(device):
-    """The four passes (forward DCT 1 and 2, inverse DCT 1 and 2) as (matrix, shift) pairs."""
-    return tuple(_pass(kind, last, device) for kind, last in (("fdct", False), ("fdct", True), ("idct", False), ("idct", True)))
+_PASSES = (("fdct", False), ("fdct", True), ("idct", False), ("idct", True))
+# each pass's shift, fixed by libjpeg's constants (checked against _pass by the tests): plain
+# numbers inside the compiled round trip, where a shift read from an argument would be symbolic
+_SHIFTS = (_CONST_BITS - _PASS1_BITS, _CONST_BITS + _PASS1_BITS, _CONST_BITS - _PASS1_BITS,
+           _CONST_BITS + _PASS1_BITS + 3)
+
+
+def _matrices(device):
+    """The four passes' matrices (forward DCT 1 and 2, inverse DCT 1 and 2)."""
+    return tuple(_pass(kind, last, device)[0] for kind, last in _PASSES)
 
 
 def _apply_pass(x, matrix, shift):
@@ -151,10 +161,10 @@ def _fancy_upsample(plane, fy, fx):
     return torch.stack([even, odd], 4).flatten(3, 4)
 
 
-def _blocks_roundtrip(plane, tables, passes):
+def _blocks_roundtrip(plane, tables, matrices):
     """Level-shifted samples (B, 1, H, W), H and W multiples of 8, through libjpeg's islow forward
     DCT, quantisation by per-sample tables (B, 64), dequantisation and islow inverse DCT."""
-    (f1, s1), (f2, s2), (i1, t1), (i2, t2) = passes
+    (f1, f2, i1, i2), (s1, s2, t1, t2) = matrices, _SHIFTS
     b, _, h, w = plane.shape
     blocks = plane.view(b, h // 8, 8, w // 8, 8).permute(0, 1, 3, 2, 4)  # B, by, bx, 8 (rows), 8 (columns)
     coef = _apply_pass(_apply_pass(blocks, f1, s1).transpose(-1, -2), f2, s2).transpose(-1, -2)
@@ -165,8 +175,7 @@ def _blocks_roundtrip(plane, tables, passes):
     return (rec + 128).clamp(0, 255).permute(0, 1, 3, 2, 4).reshape(b, 1, h, w)
 
 
-@maybe_compiled
-def _roundtrip(x, hs, ws, luma_q, chroma_q, passes, fy: int, fx: int):
+def _roundtrip(x, hs, ws, luma_q, chroma_q, matrices, fy, fx):
     """Encode and decode the samples of ``x`` (n, 3, H, W), sample i of size (hs[i], ws[i]) with
     quantisation tables luma_q[i] / chroma_q[i] and chroma subsampling (fy, fx)."""
     h, w = x.shape[2], x.shape[3]
@@ -178,7 +187,7 @@ def _roundtrip(x, hs, ws, luma_q, chroma_q, passes, fy: int, fx: int):
     y = (19595 * r + 38470 * g + 7471 * bl + 32768) >> 16
     cb = (-11059 * r - 21709 * g + 32768 * bl + (128 << 16) + 32767) >> 16
     cr = (32768 * r - 27439 * g - 5329 * bl + (128 << 16) + 32767) >> 16
-    y = _blocks_roundtrip(y - 128, luma_q, passes)
+    y = _blocks_roundtrip(y - 128, luma_q, matrices)
     planes = []
     # the decoder upsamples from each sample's real chroma extent, its edge replicated
     ch, cw = (hs + fy - 1) // fy, (ws + fx - 1) // fx
@@ -186,7 +195,7 @@ def _roundtrip(x, hs, ws, luma_q, chroma_q, passes, fy: int, fx: int):
         small = _downsample(plane, fy, fx)
         if fy == 2:  # libjpeg fills the iMCU's bottom from the last *downsampled* row, not the full-size one
             small = _pad_edges(small, ch, torch.full_like(cw, small.shape[3]), small.shape[2], small.shape[3])
-        small = _blocks_roundtrip(small - 128, chroma_q, passes)
+        small = _blocks_roundtrip(small - 128, chroma_q, matrices)
         # libjpeg's upsampler treats its first and last columns apart, at least two apart: with one real
         # chroma column it reads the decoded padding next to it
         small = _pad_edges(small, ch, cw, small.shape[2], small.shape[3])
@@ -198,14 +207,22 @@ def _roundtrip(x, hs, ws, luma_q, chroma_q, passes, fy: int, fx: int):
     return (rgb.clamp(0, 255).to(x.dtype) / 255.0)[:, :, :h, :w]
 
 
+@functools.lru_cache(maxsize=None)
+def _roundtrip_for(fy, fx):
+    """``_roundtrip`` with the subsampling fixed (constants to the compiler)."""
+    def roundtrip(x, hs, ws, luma_q, chroma_q, f1, f2, i1, i2):
+        return _roundtrip(x, hs, ws, luma_q, chroma_q, (f1, f2, i1, i2), fy, fx)
+    return maybe_compiled(roundtrip)
+
+
 def jpeg_batch(x, hs, ws, params):
     out = torch.empty_like(x)
-    passes = _passes(x.device)
+    matrices = _matrices(x.device)
     hs_d, ws_d = hs.to(x.device), ws.to(x.device)
     for sampling in sorted({p.get("sampling", "420") for p in params}):
         sel = [i for i, p in enumerate(params) if p.get("sampling", "420") == sampling]
         idx = torch.tensor(sel, device=x.device)
         luma_q = torch.tensor([quant_table(_LUMA, params[i]["quality"]) for i in sel], dtype=torch.int64, device=x.device)
         chroma_q = torch.tensor([quant_table(_CHROMA, params[i]["quality"]) for i in sel], dtype=torch.int64, device=x.device)
-        out[idx] = _roundtrip(x[idx], hs_d[idx], ws_d[idx], luma_q, chroma_q, passes, *_FACTORS[sampling])
+        out[idx] = _roundtrip_for(*_FACTORS[sampling])(x[idx], hs_d[idx], ws_d[idx], luma_q, chroma_q, *matrices)
     return out

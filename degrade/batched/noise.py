@@ -110,8 +110,7 @@ def _grid_tables(device):
     return to(first.ravel()), to(last.ravel()), to(thresholds.ravel()), width, steps
 
 
-@maybe_compiled
-def _lookup(bits, level, scale_log2, first, last, thresholds, width: int, steps: int):
+def _lookup(bits, level, scale_log2, first, last, thresholds, width, steps):
     m = bits >> 9
     row = scale_log2 * 256 + level
     slot = row * (1 << _TORCH_GRID_BITS) + (m >> (23 - _TORCH_GRID_BITS))
@@ -128,7 +127,15 @@ def _table_counts(bits, level, scale_log2):
     """Counts of ``poisson_8bit`` (bit for bit) from stream hashes ``bits`` (int64), 8-bit
     ``level`` and per-element scale index ``scale_log2``, all broadcastable together."""
     first, last, thresholds, width, steps = _grid_tables(bits.device)
-    return _lookup(bits, level, scale_log2, first, last, thresholds, width, steps)
+    return _lookup_for(width, steps)(bits, level, scale_log2, first, last, thresholds)
+
+
+@functools.lru_cache(maxsize=None)
+def _lookup_for(width, steps):
+    """``_lookup`` with the table width and bisection steps fixed (constants to the compiler)."""
+    def lookup(bits, level, scale_log2, first, last, thresholds):
+        return _lookup(bits, level, scale_log2, first, last, thresholds, width, steps)
+    return maybe_compiled(lookup)
 
 
 def poisson_batch(x, hs, ws, params):
@@ -139,7 +146,7 @@ def poisson_batch(x, hs, ws, params):
     rounded = u8 / 255.0
     gray = torch.tensor([bool(p["gray"]) for p in params], device=dev).view(b, 1, 1, 1)
     # gray samples: the noise of the luma, the same in every channel (numpy: one (h, w, 1) field)
-    base_u8 = torch.where(gray, _luma_u8(rounded).expand(b, c, h, w), u8)
+    base_u8 = torch.where(gray, _luma_u8(rounded).expand(b, c, h, w), u8) if gray.any() else u8
     base = base_u8 / 255.0
     k1, k2 = (k.view(b, 1, 1, 1) for k in keys_torch([p["seed"] for p in params], dev))
     index = torch.where(gray, element_index(hs_d, ws_d, c, (b, 1, h, w), per_channel=False),

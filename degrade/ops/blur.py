@@ -157,7 +157,7 @@ def convolve(img, kernel):
             part = cv2.sepFilter2D(img, -1, row.astype(np.float32), col.astype(np.float32), borderType=cv2.BORDER_REFLECT_101)
             out = part if out is None else cv2.add(out, part)
     else:
-        return _fft_convolve(img, flipped[::-1, ::-1])
+        out = _fft_convolve(img, flipped[::-1, ::-1])
     return out.reshape(img.shape)
 
 

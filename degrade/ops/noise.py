@@ -229,8 +229,10 @@ class PoissonNoise(Op):
 
     @staticmethod
     def apply(img, params):
-        # clip and round half to even, as np.rint(np.clip(img, 0, 1) * 255), in one OpenCV pass
-        u8 = cv2.convertScaleAbs(np.maximum(img, 0.0), alpha=255.0).reshape(img.shape)
+        if img.dtype == np.float32:  # np.rint(np.clip(img, 0, 1) * 255) with the product in OpenCV's float32 pass
+            u8 = cv2.convertScaleAbs(np.clip(img, 0.0, 1.0), alpha=255.0).reshape(img.shape)
+        else:
+            u8 = np.rint(np.clip(img, 0.0, 1.0) * 255.0).astype(np.uint8)
         rounded = u8.astype(np.float32) / np.float32(255.0)
         if params["gray"]:
             base_u8 = np.rint(rounded @ LUMA * 255.0).clip(0, 255).astype(np.uint8)[:, :, None]

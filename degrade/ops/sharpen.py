@@ -13,6 +13,8 @@ from lightsr.degrade.ops.base import Op, dist, register_op
 def _level_bound(threshold):
     """The largest float32 x with float32(x * 255) <= threshold: |r| > it exactly when
     |r| * 255 > threshold as Real-ESRGAN computes it (rounding is monotone), one pass less."""
+    if not threshold < float(np.finfo(np.float32).max):  # beyond float32 (or nan): no |r| * 255 exceeds it
+        return float("inf")
     t = np.float32(threshold)
     x = np.float32(threshold / 255.0)
     while np.float32(x * np.float32(255.0)) > t:
