@@ -217,8 +217,10 @@ def device_rates(seconds, batch, device):
         _sync(device)
         return batch
 
-    return (timed(run_anchor, seconds, warmup=2), timed(run_ours, seconds, warmup=2),
-            timed(run_apply, seconds, warmup=2))
+    # warm-ups long enough for torch.compile's first graphs and its recompiles for new shape
+    # families (a group of one sample, a canvas of one JPEG block row): a few per function
+    return (timed(run_anchor, seconds, warmup=2), timed(run_ours, seconds, warmup=12),
+            timed(run_apply, seconds, warmup=16))
 
 
 def device_ops_per_batch(batch, device):

@@ -255,3 +255,22 @@ def test_jpeg_pass_shifts_are_the_computed_ones():
 
     assert tuple(jpeg._pass(kind, last, "cpu")[1] for kind, last in jpeg._PASSES) == jpeg._SHIFTS
     assert jpeg.quant_table([16] * 64, 50) == [16] * 64 and jpeg.quant_table(jpeg._LUMA, 0) == jpeg.quant_table(jpeg._LUMA, 1)
+
+
+def test_resize_weights_from_a_comb_equal_the_identity_image_responses():
+    # one resize of an n x k comb gives the weights a resize of the n x n identity gives
+    from lightsr.degrade.batched.resize import _axis_np
+    from lightsr.degrade.resize import resize
+
+    rng = np.random.default_rng(3)
+    for _ in range(150):
+        n, on = (int(v) for v in rng.integers(2, 300, 2))
+        for mode in ("area", "bilinear", "bicubic", "nearest", "lanczos", "matlab_bicubic"):
+            if mode == "area" and on > n:
+                continue
+            identity = resize(np.eye(n, dtype=np.float32)[:, :, None], on, n, mode)[:, :, 0]
+            ours = _axis_np(mode, n, on, False)
+            if mode == "lanczos":  # OpenCV's Lanczos leaks ~1e-8 across the unchanged axis, differently for each image
+                assert np.abs(ours - identity).max() < 1e-6, (mode, n, on)
+            else:
+                assert np.array_equal(ours, identity), (mode, n, on)

@@ -15,6 +15,7 @@ import functools
 import torch
 
 from lightsr.degrade.batched.compiled import maybe_compiled
+from lightsr.degrade.batched.levels import div255
 
 # ITU-T T.81 Annex K tables (luminance, chrominance), row-major
 _LUMA = (16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
@@ -204,7 +205,7 @@ def _roundtrip(x, hs, ws, luma_q, chroma_q, matrices, fy, fx):
     # jdcolor.c: R = y + round(1.402 cr), B = y + round(1.772 cb), G = y + (-0.34414 cb - 0.71414 cr + 1/2 >> 16)
     rgb = torch.cat([y + ((91881 * cr + 32768) >> 16), y + ((-22554 * cb - 46802 * cr + 32768) >> 16),
                      y + ((116130 * cb + 32768) >> 16)], 1)
-    return (rgb.clamp(0, 255).to(x.dtype) / 255.0)[:, :, :h, :w]
+    return div255(rgb.clamp(0, 255).to(x.dtype))[:, :, :h, :w]
 
 
 @functools.lru_cache(maxsize=None)

@@ -3,6 +3,13 @@
 import torch
 
 
+def div255(x):
+    """x / 255 rounded as numpy rounds it. CUDA divides by a Python number as a multiplication by
+    its reciprocal (off by an ulp now and then); levels often sit exactly halfway between two
+    8-bit values after Poisson noise, and an ulp then flips the rounding: divide by a tensor."""
+    return x / torch.full((), 255.0, dtype=x.dtype, device=x.device)
+
+
 def clip_batch(x, hs, ws, params):
     low = torch.tensor([p["low"] for p in params], device=x.device, dtype=x.dtype).view(-1, 1, 1, 1)
     high = torch.tensor([p["high"] for p in params], device=x.device, dtype=x.dtype).view(-1, 1, 1, 1)

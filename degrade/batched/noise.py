@@ -13,6 +13,7 @@ import torch
 from lightsr.degrade import counter_rng
 from lightsr.degrade.batched.canvas import element_index
 from lightsr.degrade.batched.compiled import maybe_compiled
+from lightsr.degrade.batched.levels import div255
 from lightsr.degrade.counter_poisson import poisson_torch
 from lightsr.degrade.counter_rng import keys_torch, normal_torch
 from lightsr.degrade.ops.noise import LUMA, _covariance_factor, _poisson_tables
@@ -24,7 +25,7 @@ _bits = maybe_compiled(counter_rng.bits_torch)
 def _finish(out, params):
     rnd = torch.tensor([bool(p.get("round")) for p in params], device=out.device).view(-1, 1, 1, 1)
     clip = torch.tensor([bool(p.get("clip")) for p in params], device=out.device).view(-1, 1, 1, 1)
-    out = torch.where(rnd, torch.round(out * 255.0) / 255.0, out)
+    out = torch.where(rnd, div255(torch.round(out * 255.0)), out)
     return torch.where(clip, out.clamp(0.0, 1.0), out)
 
 
@@ -143,11 +144,11 @@ def poisson_batch(x, hs, ws, params):
     dev = x.device
     hs_d, ws_d = hs.to(dev), ws.to(dev)
     u8 = torch.round(x.clamp(0.0, 1.0) * 255.0)
-    rounded = u8 / 255.0
+    rounded = div255(u8)
     gray = torch.tensor([bool(p["gray"]) for p in params], device=dev).view(b, 1, 1, 1)
     # gray samples: the noise of the luma, the same in every channel (numpy: one (h, w, 1) field)
     base_u8 = torch.where(gray, _luma_u8(rounded).expand(b, c, h, w), u8) if gray.any() else u8
-    base = base_u8 / 255.0
+    base = div255(base_u8)
     k1, k2 = (k.view(b, 1, 1, 1) for k in keys_torch([p["seed"] for p in params], dev))
     index = torch.where(gray, element_index(hs_d, ws_d, c, (b, 1, h, w), per_channel=False),
                         element_index(hs_d, ws_d, c, (b, c, h, w)))

@@ -37,15 +37,42 @@ def _area_linear(n, on):
     return m
 
 
-@functools.lru_cache(maxsize=1024)
+def _half_support(mode, n, on):
+    """A bound on how far (in input pixels) from an output's centre its weights reach."""
+    shrink = max(1.0, n / on)
+    if mode in ("area", "nearest"):  # OpenCV's nearest takes floor(d * n / on), off-centre by up to n / on
+        return shrink / 2 + 1.5
+    if mode == "matlab_bicubic":  # antialiased: the cubic stretched by the shrink factor
+        return 2 * shrink + 1
+    return {"bilinear": 1.0, "bicubic": 2.0, "lanczos": 4.0}[mode]
+
+
 def _axis_np(mode, n, on, area_linear):
-    """(on, n) weights of resizing a length-n axis to on."""
+    """(on, n) weights of resizing a length-n axis to on.
+
+    The CPU applier's impulse responses, read from one resize of a comb: column j of an n x k
+    image holds impulses at rows j, j + k, j + 2k ... With k wider than any output's reach, each
+    output sees at most one impulse per column, so every weight comes out exactly, from a resize
+    k wide instead of n (an identity image) wide.
+    """
     if mode == "area" and area_linear:
         return _area_linear(n, on)
-    return resize(np.eye(n, dtype=np.float32)[:, :, None], on, n, mode)[:, :, 0]
+    k = 2 * math.ceil(_half_support(mode, n, on)) + 3
+    if k >= n:
+        return resize(np.eye(n, dtype=np.float32)[:, :, None], on, n, mode)[:, :, 0]
+    comb = np.zeros((n, k), dtype=np.float32)
+    comb[np.arange(n), np.arange(n) % k] = 1.0
+    response = resize(comb[:, :, None], on, k, mode)[:, :, 0]
+    centre = (np.arange(on) + 0.5) * (n / on) - 0.5
+    first = np.clip(np.round(centre).astype(np.int64) - k // 2, 0, n - k)
+    window = first[:, None] + np.arange(k)  # k consecutive inputs around each output: one per column
+    rows = np.arange(on)[:, None]
+    m = np.zeros((on, n), dtype=np.float32)
+    m[rows, window] = response[rows, window % k]
+    return m
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=8192)  # bands are small (a few KB); sizes drawn per sample repeat
 def _band(mode, n, on, area_linear):
     """An axis' (on, n) weights as a band: each output's first input and its run of weights
     (padded with zeros to the widest), which is all a device needs to rebuild the matrix."""
