@@ -152,22 +152,30 @@ def poisson_8bit(u, u8, vals):
 _GRID_BITS = 12  # 4096 slices of the uniforms' 2^23-point grid per level
 
 
-@functools.lru_cache(maxsize=12)
-def _poisson_grid_tables(vals):
+@functools.lru_cache(maxsize=24)
+def poisson_grid(vals, grid_bits):
     """``poisson_8bit``'s tables on the integer grid of the stream's uniforms.
 
     A uniform is u = (m + 0.5) / 2^23 for the integer m = h >> 9 of its hash h, and
-    CDF <= u exactly when ceil(CDF * 2^23 - 0.5) <= m: ``thresholds`` holds those integers.
-    ``direct`` has, for each level and each slice m >> (23 - _GRID_BITS), the count itself
-    where no threshold falls inside the slice (all of its m give the same count), else
-    -1 - (the first candidate count).
+    CDF <= u exactly when ceil(CDF * 2^23 - 0.5) <= m: ``thresholds`` (256 levels x ``width``
+    counts) holds those integers. For each level and each slice m >> (23 - grid_bits) of the
+    grid, ``first`` and ``last`` are the counts of the slice's first and last m: where they are
+    equal, every m of the slice gives that count.
     """
     cdf, _, width, _ = _poisson_tables(vals)
     thresholds = np.ceil(cdf * 2.0**23 - 0.5).astype(np.int64).reshape(256, width)
-    shift = 23 - _GRID_BITS
-    starts = np.arange(1 << _GRID_BITS, dtype=np.int64) << shift
+    shift = 23 - grid_bits
+    starts = np.arange(1 << grid_bits, dtype=np.int64) << shift
     first = np.stack([np.searchsorted(row, starts, side="right") for row in thresholds])
     last = np.stack([np.searchsorted(row, starts + (1 << shift) - 1, side="right") for row in thresholds])
+    return first, last, thresholds, width
+
+
+@functools.lru_cache(maxsize=12)
+def _poisson_grid_tables(vals):
+    """``poisson_grid`` for one lookup: ``direct`` holds, per level and slice, the count where
+    the slice holds no threshold, else -1 - (the first candidate count)."""
+    first, last, thresholds, width = poisson_grid(vals, _GRID_BITS)
     direct = np.where(first == last, first, -1 - first).astype(np.int16).ravel()
     return direct, thresholds.astype(np.int32).ravel(), width
 
