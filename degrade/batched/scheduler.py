@@ -75,10 +75,13 @@ class _Canvas:
         self.ws = torch.full((b,), x.shape[3], dtype=torch.int64)
 
     def run(self, name, members, params):
-        idx = torch.tensor(members, device=self.x.device)
+        everyone = len(members) == self.x.shape[0]
         cpu_idx = torch.tensor(members)
-        hs, ws = self.hs[cpu_idx], self.ws[cpu_idx]
-        sub = self.x[idx][:, :, : int(hs.max()), : int(ws.max())]
+        hs, ws = (self.hs, self.ws) if everyone else (self.hs[cpu_idx], self.ws[cpu_idx])
+        sub = self.x[:, :, : int(hs.max()), : int(ws.max())]
+        if not everyone:
+            idx = torch.tensor(members, device=self.x.device)
+            sub = sub[idx]
         fn = APPLIERS.get(name) if name not in self.numpy_ops else None
         fn = fn or _numpy_fallback(name)
         try:
@@ -87,6 +90,10 @@ class _Canvas:
             raise
         except Exception as e:
             raise OpError(name, f"{type(e).__name__}: {e} (batched, params of the first sample {params[0]})") from e
+        if everyone:  # the output holds every sample: it becomes the canvas (no copy; it may shrink)
+            self.x = out
+            self.hs, self.ws = torch.tensor(out_hs, dtype=torch.int64), torch.tensor(out_ws, dtype=torch.int64)
+            return
         grow_h, grow_w = max(0, out.shape[2] - self.x.shape[2]), max(0, out.shape[3] - self.x.shape[3])
         if grow_h or grow_w:
             self.x = torch.nn.functional.pad(self.x, (0, grow_w, 0, grow_h))
