@@ -146,12 +146,8 @@ def poisson_batch(x, hs, ws, params):
     fixed = [i for i, p in enumerate(params) if p["vals"] != "auto"]
     counts = torch.empty_like(x)
     inverse = torch.empty(b, device=dev, dtype=torch.float32)
-    if len(auto) == b:  # the usual case (Real-ESRGAN): the whole batch in one go
-        scale_log2 = _distinct_levels(base_u8, hs, ws)
-        counts = _table_counts(_bits(k1, k2, index), base_u8.long(), scale_log2.view(b, 1, 1, 1))
-        inverse = torch.exp2(-scale_log2.float())
-    elif auto:
-        sel = torch.tensor(auto, device=dev)
+    if auto:  # the whole batch, as a view, in the usual case (Real-ESRGAN): no gathers
+        sel = slice(None) if len(auto) == b else torch.tensor(auto, device=dev)
         scale_log2 = _distinct_levels(base_u8[sel], hs[auto], ws[auto])
         counts[sel] = _table_counts(_bits(k1[sel], k2[sel], index[sel]), base_u8[sel].long(),
                                     scale_log2.view(-1, 1, 1, 1))
