@@ -189,16 +189,21 @@ def _sync(device):
 
 def device_rates(seconds, batch, device):
     """Pairs/s on ``device`` at ``batch``: the basicsr-primitives pipeline; lightsr Pipeline.batch
-    (records drawn and applied in this process); lightsr Pipeline.apply_batch of records drawn
-    beforehand (what training does: its loader workers draw the records alongside the patches)."""
+    (records drawn and applied in this process, the device's default path); Pipeline.apply_batch
+    of records drawn beforehand (training: the loader workers draw them) by the default path and
+    by the dynamic rounds; the fixed-shape path's device half on batches planned beforehand
+    (training on CUDA: the workers plan them too); and the host time of planning a batch."""
     import torch
 
     from lightsr.degrade import load_pipeline
+    from lightsr.degrade.batched import static
+    from lightsr.degrade.batched.compiled import compile_wanted
 
     hrs = patches(n=batch)
     hr = torch.from_numpy(np.stack(hrs).transpose(0, 3, 1, 2)).contiguous().to(device)
     anchor = BasicsrRealESRGAN(batch, device)
     pipe = load_pipeline("realesrgan", scale=SCALE)
+    drawn = [[pipe.sample((HR, HR, 3), 0, i * batch + j) for j in range(batch)] for i in range(16)]
 
     def run_anchor(i):
         n = anchor(hr)
@@ -210,43 +215,83 @@ def device_rates(seconds, batch, device):
         _sync(device)
         return batch
 
-    drawn = [[pipe.sample((HR, HR, 3), 0, i * batch + j) for j in range(batch)] for i in range(16)]
-
     def run_apply(i):
         pipe.apply_batch(hr, drawn[i % len(drawn)])
         _sync(device)
         return batch
 
+    def run_dynamic(i):
+        os.environ["LIGHTSR_STATIC"] = "0"
+        try:
+            return run_apply(i)
+        finally:
+            os.environ.pop("LIGHTSR_STATIC")
+
+    # plans from their own template (the workers' in training), made before the clock starts
+    plans = [static.plan_records(records, tuple(hr.shape)) for records in drawn * 2]
+    start = time.perf_counter()
+    plans = [static.plan_records(records, tuple(hr.shape)) for records in drawn]
+    plan_ms = 1e3 * (time.perf_counter() - start) / len(drawn)
+
+    def run_plan(i):
+        static.apply_plan(hr, plans[i % len(plans)])
+        _sync(device)
+        return batch
+
     # warm-ups long enough for torch.compile's first graphs and its recompiles for new shape
-    # families (a group of one sample, a canvas of one JPEG block row): a few per function
-    return (timed(run_anchor, seconds, warmup=2), timed(run_ours, seconds, warmup=12),
-            timed(run_apply, seconds, warmup=16))
+    # families (a group of one sample, a canvas of one JPEG block row), and for capturing graphs
+    warm = 16 if compile_wanted(torch.device(device)) or str(device).startswith("cuda") else 2
+    return {"anchor": timed(run_anchor, seconds, warmup=2), "draw+apply": timed(run_ours, seconds, warmup=warm),
+            "apply": timed(run_apply, seconds, warmup=warm), "dynamic": timed(run_dynamic, seconds, warmup=warm),
+            "plans": timed(run_plan, seconds, warmup=warm), "plan_ms": plan_ms}
+
+
+_VIEWS = {"view", "expand", "slice", "unsqueeze", "_unsafe_view", "transpose", "select", "permute", "lift_fresh",
+          "t", "squeeze", "alias", "detach", "unbind", "reshape", "as_strided", "split", "unfold", "diagonal"}
+
+
+class _EagerOpCount:
+    """Counts the device operations (views excluded) run inside it, with torch.compile off."""
+
+    def __enter__(self):
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        counter = self
+
+        class Count(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                if func.overloadpacket.__name__ not in _VIEWS:
+                    counter.ops += 1
+                return func(*args, **(kwargs or {}))
+
+        self.ops, self.mode = 0, Count()
+        self.compile = os.environ.get("LIGHTSR_COMPILE")
+        os.environ["LIGHTSR_COMPILE"] = "0"
+        self.mode.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.mode.__exit__(*exc)
+        if self.compile is None:
+            del os.environ["LIGHTSR_COMPILE"]
+        else:
+            os.environ["LIGHTSR_COMPILE"] = self.compile
 
 
 def device_ops_per_batch(batch, device):
     """Device operations (kernel launches, views excluded) and scheduler rounds that applying one
-    batch of ``realesrgan`` records takes: on a GPU each costs launch time whatever the image size."""
+    batch of ``realesrgan`` records by the dynamic rounds takes: on a GPU each costs launch time
+    whatever the image size."""
     import torch
-    from torch.utils._python_dispatch import TorchDispatchMode
 
     from lightsr.degrade import load_pipeline
     from lightsr.degrade.batched import scheduler
 
-    views = {"view", "expand", "slice", "unsqueeze", "_unsafe_view", "transpose", "select", "permute", "lift_fresh",
-             "t", "squeeze", "alias", "detach", "unbind", "reshape", "as_strided", "split", "unfold", "diagonal"}
-
-    class Count(TorchDispatchMode):
-        ops = 0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            if func.overloadpacket.__name__ not in views:
-                Count.ops += 1
-            return func(*args, **(kwargs or {}))
-
     pipe = load_pipeline("realesrgan", scale=SCALE)
     hr = torch.from_numpy(np.stack(patches(n=batch)).transpose(0, 3, 1, 2)).contiguous().to(device)
     records = [pipe.sample((HR, HR, 3), 0, i) for i in range(batch)]
-    pipe.apply_batch(hr, records)  # tables and caches built outside the count
+    static = os.environ.get("LIGHTSR_STATIC")
+    os.environ["LIGHTSR_STATIC"] = "0"
     rounds = [0]
     run = scheduler._Canvas.run
 
@@ -254,19 +299,37 @@ def device_ops_per_batch(batch, device):
         rounds[0] += 1
         return run(self, *a)
 
-    scheduler._Canvas.run = counted
-    eager = os.environ.get("LIGHTSR_COMPILE")
-    os.environ["LIGHTSR_COMPILE"] = "0"
     try:
-        with Count():
+        pipe.apply_batch(hr, records)  # tables and caches built outside the count
+        scheduler._Canvas.run = counted
+        with _EagerOpCount() as count:
             pipe.apply_batch(hr, [pipe.sample((HR, HR, 3), 1, i) for i in range(batch)])
     finally:
         scheduler._Canvas.run = run
-        if eager is None:
-            del os.environ["LIGHTSR_COMPILE"]
+        if static is None:
+            del os.environ["LIGHTSR_STATIC"]
         else:
-            os.environ["LIGHTSR_COMPILE"] = eager
-    return Count.ops, rounds[0]
+            os.environ["LIGHTSR_STATIC"] = static
+    return count.ops, rounds[0]
+
+
+def static_ops_per_batch(batch, device):
+    """Device operations of the fixed-shape path's device half for one batch of ``realesrgan``."""
+    import torch
+
+    from lightsr.degrade import load_pipeline
+    from lightsr.degrade.batched import graphs, static
+
+    pipe = load_pipeline("realesrgan", scale=SCALE)
+    hr = torch.from_numpy(np.stack(patches(n=batch)).transpose(0, 3, 1, 2)).contiguous().to(device)
+    for seed in range(4):  # the template's slots and dims settle
+        plan = static.plan_records([pipe.sample((HR, HR, 3), seed, i) for i in range(batch)], tuple(hr.shape))
+    buffers, where = plan.buffers()
+    tensors = graphs.views({k: torch.from_numpy(v).to(device) for k, v in buffers.items()}, where)
+    static.run_plan(hr, tensors, plan.layout)  # tables and caches built outside the count
+    with _EagerOpCount() as count:
+        static.run_plan(hr, tensors, plan.layout)
+    return count.ops
 
 
 def matlab_rate(seconds):
@@ -364,14 +427,21 @@ def main():
         compiled = "on" if compile_wanted(torch.device(args.device)) else "off (LIGHTSR_COMPILE=1 turns it on)"
         print(f"device: {device_name(args.device)}; realesrgan, {HR}x{HR} -> {HR // SCALE}x{HR // SCALE}, "
               f"{args.seconds:.0f} s per contender; torch.compile of the elementwise chains: {compiled}\n")
-        print(f"{'batch':>5} {'basicsr primitives':>19} {'lightsr draw+apply':>19} {'ratio':>6} "
-              f"{'lightsr apply (drawn in workers)':>33} {'ratio':>6}   (pairs/s)")
+        print("pairs/s; in brackets the ratio to the anchor. draw+apply: Pipeline.batch; apply: records drawn "
+              "beforehand, by the device's default path;\ndynamic: the same by the dynamic rounds; planned: the fixed-shape "
+              "path's device half (CUDA graph replay on CUDA) on batches planned beforehand;\nplan: host time of planning "
+              "one batch (in training the loader workers do it)")
+        print(f"{'batch':>5} {'basicsr primitives':>19} {'draw+apply':>17} {'apply':>17} {'dynamic':>17} {'planned':>17} "
+              f"{'plan ms':>8}")
         for batch in (16, 64):
-            anchor, ours, applied = device_rates(args.seconds, batch, args.device)
-            print(f"{batch:>5} {anchor:19.1f} {ours:19.1f} {ours / anchor:5.1f}x {applied:33.1f} {applied / anchor:5.1f}x")
+            r = device_rates(args.seconds, batch, args.device)
+            cells = " ".join(f"{r[k]:9.1f} ({r[k] / r['anchor']:4.1f}x)" for k in ("draw+apply", "apply", "dynamic", "plans"))
+            print(f"{batch:>5} {r['anchor']:19.1f} {cells} {r['plan_ms']:8.1f}")
         ops, rounds = device_ops_per_batch(64, args.device)
-        print(f"\napplying a batch of 64: {rounds} scheduler rounds, {ops} device operations run eagerly "
-              "(views excluded; a compiled chain runs as a few fused kernels instead)")
+        static_ops = static_ops_per_batch(64, args.device)
+        print(f"\napplying a batch of 64 by the dynamic rounds: {rounds} rounds, {ops} device operations run eagerly; "
+              f"the fixed-shape path's device half: {static_ops} (views excluded; a compiled chain runs as a few fused "
+              "kernels instead; a captured graph replays them all in one launch)")
         return 0
     print(f"task: {HR}x{HR} HR -> {HR // SCALE}x{HR // SCALE} LR, x{SCALE}, no file I/O, {args.seconds:.0f} s per contender\n")
 

@@ -48,7 +48,7 @@ def measure(recipe, steps, device, workers, degrade_on="workers", warmup=20, ove
         trainer = Trainer(cfg, resume=False)
         prepare = [0.0]
         _timed_prepare(trainer, prepare)
-        _, _, loader = train_loader(cfg, 0)
+        _, _, loader = train_loader(cfg, 0, device=device)
         batches = iter(loader)
         for _ in range(warmup):
             trainer.train_step(next(batches))

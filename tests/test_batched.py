@@ -200,7 +200,7 @@ def test_records_replay_across_backends(patches):
 def test_resize_matrices_reproduce_opencv_on_random_shapes():
     # mixed enlarge/shrink included: OpenCV's INTER_AREA then changes method (built from its formula);
     # every batch mixes sizes and modes, so the banded matrices are rebuilt per sample on one canvas
-    from lightsr.degrade.batched.resize import resize_batch
+    from lightsr.degrade.batched.steps import run_op
     from lightsr.degrade.resize import resize
 
     rng = np.random.default_rng(1)
@@ -211,8 +211,8 @@ def test_resize_matrices_reproduce_opencv_on_random_shapes():
         imgs = [rng.random((h, w, 3), dtype=np.float32) for h, w, _, _ in shapes]
         for i, img in enumerate(imgs):
             canvas[i, :, : img.shape[0], : img.shape[1]] = torch.from_numpy(img).permute(2, 0, 1)
-        out = resize_batch(canvas, [s[0] for s in shapes], [s[1] for s in shapes], [s[2] for s in shapes],
-                           [s[3] for s in shapes], modes, [False] * len(modes))
+        params = [{"h": s[2], "w": s[3], "mode": m, "clip": False} for s, m in zip(shapes, modes)]
+        out, _, _ = run_op("resize", canvas, [s[0] for s in shapes], [s[1] for s in shapes], params)
         for i, ((h, w, oh, ow), mode) in enumerate(zip(shapes, modes)):
             ours = out[i, :, :oh, :ow].permute(1, 2, 0).numpy()
             assert np.abs(ours - resize(imgs[i], oh, ow, mode)).max() < 1e-5, (mode, h, w, oh, ow)

@@ -260,18 +260,23 @@ def test_a_blind_model_from_the_realesrgan_recipe_upscales(hr_dir, tmp_path):
     assert read_image(out / "im0.png")[0].shape == (480, 560, 3)
 
 
-def test_training_degrades_on_the_device_as_the_workers_do(hr_dir, tmp_path):
+def test_training_degrades_on_the_device_as_the_workers_do(hr_dir, tmp_path, monkeypatch):
     from lightsr.trainers.data import train_loader
     from lightsr.trainers.engine import Trainer
 
     base = {"data.pipeline": "realesrgan", "data.patch": 64, "val.type": "none", "train.total_steps": 2}
     lr = {}
-    for where in ("workers", "device"):
-        cfg = config(hr_dir, tmp_path, **base, **{"data.degrade_on": where})
+    # "planned": the fixed-shape path (the default on CUDA), its host half done by the loader
+    for where in ("workers", "device", "planned"):
+        monkeypatch.setenv("LIGHTSR_STATIC", "1" if where == "planned" else "0")
+        cfg = config(hr_dir, tmp_path, **base, **{"data.degrade_on": "workers" if where == "workers" else "device"})
         trainer = Trainer(cfg, run_dir=str(tmp_path / where), resume=False)
         _, _, loader = train_loader(cfg, 0)
-        lr[where], _, _ = trainer._prepare(next(iter(loader)))
+        batch = next(iter(loader))
+        assert ("plan" in batch) == (where == "planned")
+        lr[where], _, _ = trainer._prepare(batch)
         assert trainer.train_step(next(iter(loader)))["total"] > 0
+    assert torch.equal(lr["device"], lr["planned"])
     for a, b in zip(lr["workers"], lr["device"]):  # the same samples (keys), degraded on either path
         mse = float(((a.double() - b.double()) ** 2).mean())
         assert mse == 0 or 10 * np.log10(1.0 / mse) >= 35

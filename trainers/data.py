@@ -6,6 +6,7 @@ positions [s B, (s + 1) B) and DDP rank r takes every world-th of those. So a ru
 step s, or split over any number of processes, sees exactly the same samples.
 """
 
+import functools
 import os
 
 import numpy as np
@@ -65,10 +66,20 @@ class StreamBatchSampler(Sampler):
             self.step += 1
 
 
-def collate_pairs(items):
-    if "lr" not in items[0]:  # degraded on the device: HR patches, their (epoch, index) keys and records
-        return {"hr_plain": torch.stack([it["hr_plain"] for it in items]), "index": [it["index"] for it in items],
-                "epoch": [it["epoch"] for it in items], "records": [it["record"] for it in items]}
+def collate_pairs(items, plan=False):
+    """A batch; degraded on the device: HR patches, their (epoch, index) keys and records, and with
+    ``plan`` the host half of applying them (degrade.batched.static), done here in the worker."""
+    if "lr" not in items[0]:
+        out = {"hr_plain": torch.stack([it["hr_plain"] for it in items]), "index": [it["index"] for it in items],
+               "epoch": [it["epoch"] for it in items], "records": [it["record"] for it in items]}
+        if plan:
+            from lightsr.degrade.batched import static
+
+            try:
+                out["plan"] = static.plan_records(out["records"], tuple(out["hr_plain"].shape))
+            except static.NotStatic:
+                pass  # the device applies the records through the dynamic rounds
+        return out
     out = {"lr": torch.stack([it["lr"] for it in items]), "hr": torch.stack([it["hr"] for it in items])}
     out["hr_plain"] = torch.stack([it.get("hr_plain", it["hr"]) for it in items])
     return out
@@ -90,10 +101,15 @@ def train_dataset(cfg):
                            degrade=d.degrade_on == "workers")
 
 
-def train_loader(cfg, start_step, rank=0, world=1):
+def train_loader(cfg, start_step, rank=0, world=1, device="cpu"):
+    """(dataset, sampler, loader); batches degraded on ``device`` come planned for its fixed-shape
+    path where that path is taken there (degrade.batched.static.wanted)."""
+    from lightsr.degrade.batched import static
+
     ds = train_dataset(cfg)
     sampler = StreamBatchSampler(len(ds), cfg.data.batch, cfg.seed, start_step, rank, world)
-    loader = DataLoader(ds, batch_sampler=sampler, num_workers=cfg.data.workers, collate_fn=collate_pairs,
+    collate = functools.partial(collate_pairs, plan=static.wanted(torch.device(device)))
+    loader = DataLoader(ds, batch_sampler=sampler, num_workers=cfg.data.workers, collate_fn=collate,
                         persistent_workers=cfg.data.workers > 0, prefetch_factor=4 if cfg.data.workers else None)
     return ds, sampler, loader
 

@@ -243,9 +243,11 @@ class Trainer:
     def _prepare(self, batch):
         if "lr" not in batch:  # data.degrade_on: device: the batched backend applies the workers' records here
             from lightsr.degrade.batched import apply_records
+            from lightsr.degrade.batched.static import apply_plan
 
             plain = batch["hr_plain"].to(self.device, non_blocking=True)
-            lr, hr = apply_records(plain, batch["records"])
+            # planned in the workers (fixed-shape path): only the device half runs here
+            lr, hr = apply_plan(plain, batch["plan"]) if "plan" in batch else apply_records(plain, batch["records"])
         else:
             lr, hr, plain = (batch[k].to(self.device, non_blocking=True) for k in ("lr", "hr", "hr_plain"))
         if self.info.color == "y":
@@ -420,7 +422,7 @@ class Trainer:
         cfg = self.cfg
         total = cfg.train.total_steps
         stop = min(total, until) if until else total
-        _, sampler, loader = train_loader(cfg, self.step, self.rank, self.world)
+        _, sampler, loader = train_loader(cfg, self.step, self.rank, self.world, self.device)
         batches = iter(loader)
         self.model.train()
         wait = busy = 0.0

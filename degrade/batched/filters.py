@@ -2,7 +2,7 @@
 
 Kernels of different sizes are zero-padded, centred, to the largest; each sample is padded by
 reflecting its own edges, so the result is the CPU applier's (a true convolution with
-BORDER_REFLECT_101) to float rounding.
+BORDER_REFLECT_101) to float rounding. Each op in three parts (see ``steps``).
 """
 
 import functools
@@ -28,16 +28,29 @@ def _grouped(x, weight, pad_y, pad_x, hs, ws):
     return out.view(b, c, h, w)
 
 
-def blur_batch(x, hs, ws, params):
-    """The ``blur`` op: each sample convolved with make_kernel(its params), each window cropped
-    to its significant weights as the CPU applier does (the batch runs at the largest of them)."""
-    kernels = [_crop(make_kernel(p), _TOLERANCE / 2) for p in params]
-    size = max(k.shape[0] for k in kernels)
+_DELTA = np.ones((1, 1), dtype=np.float32)  # a sample the op leaves as it is (static rounds)
+
+
+def blur_prepare(params, hs, ws):
+    """Host work of the ``blur`` op: each sample's kernel from make_kernel(its params), cropped to
+    its significant weights as the CPU applier does (None: an identity kernel)."""
+    kernels = [_DELTA if p is None else _crop(make_kernel(p), _TOLERANCE / 2) for p in params]
+    return kernels, {"k": max(k.shape[0] for k in kernels)}, None
+
+
+def blur_pack(kernels, dims):
+    """The kernels, flipped (conv2d correlates) and zero-padded, centred, to dims["k"]."""
+    size = dims["k"]
     weight = np.zeros((len(kernels), size, size), dtype=np.float32)
     for i, k in enumerate(kernels):
         o = (size - k.shape[0]) // 2
-        weight[i, o:o + k.shape[0], o:o + k.shape[0]] = k[::-1, ::-1]  # conv2d correlates: flip for a convolution
-    return _grouped(x, torch.from_numpy(weight).to(x.device), size // 2, size // 2, hs, ws)
+        weight[i, o:o + k.shape[0], o:o + k.shape[0]] = k[::-1, ::-1]
+    return {"weight": weight}
+
+
+def blur_execute(x, hs, ws, t, dims):
+    size = t["weight"].shape[1]
+    return _grouped(x, t["weight"], size // 2, size // 2, hs, ws)
 
 
 @functools.lru_cache(maxsize=64)
@@ -46,27 +59,37 @@ def _gaussian_1d(k):
     return cv2.getGaussianKernel(k, 0, ktype=cv2.CV_64F).ravel().astype(np.float32)
 
 
-def _gaussian_blur(x, hs, ws, k):
-    g = torch.from_numpy(_gaussian_1d(k)).to(x.device)
+def _gaussian_blur(x, hs, ws, g):
+    """Separable blur with a 1-D kernel per sample, g (B, k)."""
+    b, k = g.shape
+    x = _grouped(x, g.view(b, k, 1), k // 2, 0, hs, ws)
+    return _grouped(x, g.view(b, 1, k), 0, k // 2, hs, ws)
+
+
+def usm_prepare(params, hs, ws):
+    """Host work of Real-ESRGAN's unsharp mask (see ops.sharpen): each sample's window (odd), weight
+    and threshold (None: a sample the op leaves as it is)."""
+    rows = [(1, 0.0, 0.0) if p is None else (int(p["radius"]) + (1 - int(p["radius"]) % 2), float(p["weight"]),
+                                              float(p["threshold"])) for p in params]
+    return rows, {"k": max(r[0] for r in rows)}, None
+
+
+def usm_pack(rows, dims):
+    """Each sample's OpenCV Gaussian (its own window) zero-padded, centred, to dims["k"]."""
+    size = dims["k"]
+    g = np.zeros((len(rows), size), dtype=np.float32)
+    for i, (k, _, _) in enumerate(rows):
+        o = (size - k) // 2
+        g[i, o:o + k] = _gaussian_1d(k)
+    return {"g": g, "weight": np.array([r[1] for r in rows], dtype=np.float32),
+            "threshold": np.array([r[2] for r in rows], dtype=np.float32)}
+
+
+def usm_execute(x, hs, ws, t, dims):
     b = x.shape[0]
-    x = _grouped(x, g.view(1, k, 1).expand(b, k, 1), k // 2, 0, hs, ws)
-    return _grouped(x, g.view(1, 1, k).expand(b, 1, k), 0, k // 2, hs, ws)
-
-
-def usm_batch(x, hs, ws, params):
-    """Real-ESRGAN's unsharp mask (see ops.sharpen), grouped by window size."""
-    out = torch.empty_like(x)
-    radii = [int(p["radius"]) + (1 - int(p["radius"]) % 2) for p in params]
-    for k in sorted(set(radii)):
-        sel = [i for i, r in enumerate(radii) if r == k]
-        idx = torch.tensor(sel, device=x.device)
-        img, h_sel, w_sel = x[idx], hs[idx.cpu()], ws[idx.cpu()]
-        blurred = _gaussian_blur(img, h_sel, w_sel, k)
-        residual = img - blurred
-        threshold = torch.tensor([params[i]["threshold"] for i in sel], device=x.device).view(-1, 1, 1, 1)
-        weight = torch.tensor([params[i]["weight"] for i in sel], device=x.device, dtype=x.dtype).view(-1, 1, 1, 1)
-        mask = ((residual.abs() * 255.0) > threshold).to(x.dtype)
-        soft = _gaussian_blur(mask, h_sel, w_sel, k)
-        sharp = (img + weight * residual).clamp(0.0, 1.0)
-        out[idx] = img + (sharp - img) * soft
-    return out
+    blurred = _gaussian_blur(x, hs, ws, t["g"])
+    residual = x - blurred
+    mask = ((residual.abs() * 255.0) > t["threshold"].view(b, 1, 1, 1)).to(x.dtype)
+    soft = _gaussian_blur(mask, hs, ws, t["g"])
+    sharp = (x + t["weight"].view(b, 1, 1, 1) * residual).clamp(0.0, 1.0)
+    return x + (sharp - x) * soft

@@ -12,6 +12,7 @@ libjpeg's; no entropy coding, which changes no pixel.
 
 import functools
 
+import numpy as np
 import torch
 
 from lightsr.degrade.batched.compiled import maybe_compiled
@@ -216,14 +217,32 @@ def _roundtrip_for(fy, fx):
     return maybe_compiled(roundtrip)
 
 
-def jpeg_batch(x, hs, ws, params):
-    out = torch.empty_like(x)
+_SAMPLINGS = tuple(_FACTORS)
+
+
+def jpeg_prepare(params, hs, ws):
+    """Host work of the JPEG round trip: each sample's quality and chroma sampling (None: a sample
+    the op leaves as it is); dims name the samplings present, each one round trip of the batch."""
+    members = [p.get("sampling", "420") for p in params if p is not None]
+    fill = members[0] if members else "420"
+    rows = [(100, fill) if p is None else (int(p["quality"]), p.get("sampling", "420")) for p in params]
+    present = {s for _, s in rows}
+    return rows, {f"s{s}": int(s in present) for s in _SAMPLINGS}, None
+
+
+def jpeg_pack(rows, dims):
+    return {"luma_q": np.array([quant_table(_LUMA, q) for q, _ in rows], dtype=np.int64),
+            "chroma_q": np.array([quant_table(_CHROMA, q) for q, _ in rows], dtype=np.int64),
+            "sampling": np.array([_SAMPLINGS.index(s) for _, s in rows], dtype=np.int64)}
+
+
+def jpeg_execute(x, hs, ws, t, dims):
     matrices = _matrices(x.device)
-    hs_d, ws_d = hs.to(x.device), ws.to(x.device)
-    for sampling in sorted({p.get("sampling", "420") for p in params}):
-        sel = [i for i, p in enumerate(params) if p.get("sampling", "420") == sampling]
-        idx = torch.tensor(sel, device=x.device)
-        luma_q = torch.tensor([quant_table(_LUMA, params[i]["quality"]) for i in sel], dtype=torch.int64, device=x.device)
-        chroma_q = torch.tensor([quant_table(_CHROMA, params[i]["quality"]) for i in sel], dtype=torch.int64, device=x.device)
-        out[idx] = _roundtrip_for(*_FACTORS[sampling])(x[idx], hs_d[idx], ws_d[idx], luma_q, chroma_q, *matrices)
+    out = None
+    for code, sampling in enumerate(_SAMPLINGS):
+        if not dims[f"s{sampling}"]:
+            continue
+        r = _roundtrip_for(*_FACTORS[sampling])(x, hs, ws, t["luma_q"], t["chroma_q"], *matrices)
+        # every present sampling runs on the whole batch (static shapes); each sample keeps its own
+        out = r if out is None else torch.where(t["sampling"].view(-1, 1, 1, 1) == code, r, out)
     return out

@@ -1,5 +1,6 @@
 """Value-range and decimation ops on a batch."""
 
+import numpy as np
 import torch
 
 
@@ -10,14 +11,30 @@ def div255(x):
     return x / torch.full((), 255.0, dtype=x.dtype, device=x.device)
 
 
-def clip_batch(x, hs, ws, params):
-    low = torch.tensor([p["low"] for p in params], device=x.device, dtype=x.dtype).view(-1, 1, 1, 1)
-    high = torch.tensor([p["high"] for p in params], device=x.device, dtype=x.dtype).view(-1, 1, 1, 1)
-    return torch.minimum(torch.maximum(x, low), high)
+def clip_prepare(params, hs, ws):
+    rows = [(0.0, 1.0) if p is None else (float(p["low"]), float(p["high"])) for p in params]
+    return rows, {}, None
 
 
-def quantize_batch(x, hs, ws, params):
-    top = torch.tensor([2.0 ** p["bits"] - 1 for p in params], device=x.device, dtype=x.dtype).view(-1, 1, 1, 1)
+def clip_pack(rows, dims):
+    return {"low": np.array([r[0] for r in rows], dtype=np.float32), "high": np.array([r[1] for r in rows], dtype=np.float32)}
+
+
+def clip_execute(x, hs, ws, t, dims):
+    b = x.shape[0]
+    return torch.minimum(torch.maximum(x, t["low"].view(b, 1, 1, 1)), t["high"].view(b, 1, 1, 1))
+
+
+def quantize_prepare(params, hs, ws):
+    return [255.0 if p is None else 2.0 ** p["bits"] - 1 for p in params], {}, None
+
+
+def quantize_pack(tops, dims):
+    return {"top": np.array(tops, dtype=np.float32)}
+
+
+def quantize_execute(x, hs, ws, t, dims):
+    top = t["top"].view(-1, 1, 1, 1)
     return torch.round(x.clamp(0.0, 1.0) * top) / top
 
 

@@ -15,52 +15,77 @@ from lightsr.degrade.batched.canvas import element_index
 from lightsr.degrade.batched.compiled import maybe_compiled
 from lightsr.degrade.batched.levels import div255
 from lightsr.degrade.counter_poisson import poisson_torch
-from lightsr.degrade.counter_rng import keys_torch, normal_torch
+from lightsr.degrade.counter_rng import normal_torch
 from lightsr.degrade.ops.noise import LUMA, _covariance_factor, poisson_grid
 
 _normals = maybe_compiled(normal_torch)
 _bits = maybe_compiled(counter_rng.bits_torch)
 
 
-def _finish(out, params):
-    rnd = torch.tensor([bool(p.get("round")) for p in params], device=out.device).view(-1, 1, 1, 1)
-    clip = torch.tensor([bool(p.get("clip")) for p in params], device=out.device).view(-1, 1, 1, 1)
-    out = torch.where(rnd, div255(torch.round(out * 255.0)), out)
-    return torch.where(clip, out.clamp(0.0, 1.0), out)
+def _keys(params):
+    keys = np.array([counter_rng._keys(0 if p is None else p["seed"]) for p in params], dtype=np.int64)
+    return {"k1": keys[:, 0], "k2": keys[:, 1]}
 
 
-def _gaussian_field(x, hs, ws, params):
+def _flags(params, *names):
+    return {name: np.array([p is not None and bool(p.get(name)) for p in params]) for name in names}
+
+
+def _finish(out, t):
+    b = out.shape[0]
+    out = torch.where(t["round"].view(b, 1, 1, 1), div255(torch.round(out * 255.0)), out)
+    return torch.where(t["clip"].view(b, 1, 1, 1), out.clamp(0.0, 1.0), out)
+
+
+def gaussian_prepare(params, hs, ws):
+    """Host work of Gaussian (and speckle) noise: keys, sigma, layout and the colour factor of
+    correlated samples (None: a sample the op leaves as it is)."""
+    corr = [p is not None and p["mode"] == "correlated" for p in params]
+    return params, {"corr": int(any(corr))}, None
+
+
+def gaussian_pack(params, dims):
+    t = dict(_keys(params), **_flags(params, "round", "clip"))
+    t["sigma"] = np.array([0.0 if p is None else p["sigma"] / 255.0 for p in params], dtype=np.float32)
+    t["gray"] = np.array([p is not None and p["mode"] == "gray" for p in params])
+    if dims["corr"]:
+        t["corr"] = np.array([p is not None and p["mode"] == "correlated" for p in params])
+        t["factor"] = np.stack([_covariance_factor(p["cov"]) if p is not None and p["mode"] == "correlated"
+                                else np.zeros((3, 3)) for p in params]).astype(np.float32)
+    return t
+
+
+def _gaussian_field(x, hs, ws, t):
     b, c, h, w = x.shape
-    k1, k2 = (k.view(b, 1, 1, 1) for k in keys_torch([p["seed"] for p in params], x.device))
-    hs_d, ws_d = hs.to(x.device), ws.to(x.device)
-    sigma = torch.tensor([p["sigma"] / 255.0 for p in params], device=x.device, dtype=torch.float32).view(b, 1, 1, 1)
+    k1, k2 = t["k1"].view(b, 1, 1, 1), t["k2"].view(b, 1, 1, 1)
     # colour and gray samples in one pass: a gray sample reads its pixel's element in every channel
-    gray = torch.tensor([p["mode"] == "gray" for p in params], device=x.device).view(b, 1, 1, 1)
-    index = torch.where(gray, element_index(hs_d, ws_d, c, (b, 1, h, w), per_channel=False),
-                        element_index(hs_d, ws_d, c, (b, c, h, w)))
+    gray = t["gray"].view(b, 1, 1, 1)
+    index = torch.where(gray, element_index(hs, ws, c, (b, 1, h, w), per_channel=False),
+                        element_index(hs, ws, c, (b, c, h, w)))
     z = _normals(k1, k2, index)
-    field = z * sigma
-    correlated = [i for i, p in enumerate(params) if p["mode"] == "correlated"]
-    if correlated:
-        idx = torch.tensor(correlated, device=x.device)
-        z = z[idx] if c == 3 else _normals(  # (h, w, 3) draws: the colour layout
-            k1[idx], k2[idx], element_index(hs_d[idx], ws_d[idx], 3, (len(correlated), 3, h, w)))
-        a = torch.from_numpy(np.stack([_covariance_factor(params[i]["cov"]) for i in correlated])).to(x.device)
-        field[idx] = torch.einsum("bjhw,bcj->bchw", z, a)
+    field = z * t["sigma"].view(b, 1, 1, 1)
+    if "corr" in t:  # every sample computed, the correlated ones kept: no data-dependent shapes
+        z3 = z if c == 3 else _normals(k1, k2, element_index(hs, ws, 3, (b, 3, h, w)))  # (h, w, 3) draws
+        field = torch.where(t["corr"].view(b, 1, 1, 1), torch.einsum("bjhw,bcj->bchw", z3, t["factor"]), field)
     return field
 
 
-def gaussian_batch(x, hs, ws, params):
-    return _finish(x + _gaussian_field(x, hs, ws, params), params)
+def gaussian_execute(x, hs, ws, t, dims):
+    return _finish(x + _gaussian_field(x, hs, ws, t), t)
 
 
-def speckle_batch(x, hs, ws, params):
+def speckle_execute(x, hs, ws, t, dims):
     base = x.clamp(0.0, 1.0)
-    return _finish(base + base * _gaussian_field(x, hs, ws, params), params)
+    return _finish(base + base * _gaussian_field(x, hs, ws, t), t)
+
+
+@functools.lru_cache(maxsize=8)
+def _luma(device):  # made once per device: a copy to the device cannot sit inside a captured graph
+    return torch.tensor(LUMA, device=device)
 
 
 def _luma_u8(rounded):
-    luma = torch.tensor(LUMA, device=rounded.device)
+    luma = _luma(rounded.device)
     y = (rounded * luma.view(1, 3, 1, 1)).sum(1, keepdim=True)
     return torch.round(y * 255.0).clamp(0, 255)
 
@@ -129,37 +154,43 @@ def _lookup_for(width, steps):
     return maybe_compiled(lookup)
 
 
-def poisson_batch(x, hs, ws, params):
+def poisson_prepare(params, hs, ws):
+    """Host work of Poisson noise: keys and flags; "auto" photon counts are found on the device
+    (dims["fixed"]: some sample has a fixed count, which takes the general sampler)."""
+    return params, {"fixed": int(any(p is not None and p["vals"] != "auto" for p in params))}, None
+
+
+def poisson_pack(params, dims):
+    t = dict(_keys(params), **_flags(params, "round", "clip", "gray"))
+    t["scale"] = np.array([0.0 if p is None else p["scale"] for p in params], dtype=np.float32)
+    t["to_input"] = np.array([p is not None and p["add_to"] == "input" for p in params])
+    if dims["fixed"]:
+        t["fixed"] = np.array([p is not None and p["vals"] != "auto" for p in params])
+        t["vals"] = np.array([1.0 if p is None or p["vals"] == "auto" else p["vals"] for p in params])
+    return t
+
+
+def poisson_execute(x, hs, ws, t, dims):
     b, c, h, w = x.shape
-    dev = x.device
-    hs_d, ws_d = hs.to(dev), ws.to(dev)
     u8 = torch.round(x.clamp(0.0, 1.0) * 255.0)
     rounded = div255(u8)
-    gray = torch.tensor([bool(p["gray"]) for p in params], device=dev).view(b, 1, 1, 1)
+    gray = t["gray"].view(b, 1, 1, 1)
     # gray samples: the noise of the luma, the same in every channel (numpy: one (h, w, 1) field)
-    base_u8 = torch.where(gray, _luma_u8(rounded).expand(b, c, h, w), u8) if gray.any() else u8
+    base_u8 = torch.where(gray, _luma_u8(rounded).expand(b, c, h, w), u8) if c == 3 else u8
     base = div255(base_u8)
-    k1, k2 = (k.view(b, 1, 1, 1) for k in keys_torch([p["seed"] for p in params], dev))
-    index = torch.where(gray, element_index(hs_d, ws_d, c, (b, 1, h, w), per_channel=False),
-                        element_index(hs_d, ws_d, c, (b, c, h, w)))
-    auto = [i for i, p in enumerate(params) if p["vals"] == "auto"]
-    fixed = [i for i, p in enumerate(params) if p["vals"] != "auto"]
-    counts = torch.empty_like(x)
-    inverse = torch.empty(b, device=dev, dtype=torch.float32)
-    if auto:  # the whole batch, as a view, in the usual case (Real-ESRGAN): no gathers
-        sel = slice(None) if len(auto) == b else torch.tensor(auto, device=dev)
-        scale_log2 = _distinct_levels(base_u8[sel], hs[auto], ws[auto])
-        counts[sel] = _table_counts(_bits(k1[sel], k2[sel], index[sel]), base_u8[sel].long(),
-                                    scale_log2.view(-1, 1, 1, 1))
-        inverse[sel] = torch.exp2(-scale_log2.float())
-    if fixed:
-        sel = torch.tensor(fixed, device=dev)
-        vals = torch.tensor([params[i]["vals"] for i in fixed], device=dev, dtype=torch.float64).view(-1, 1, 1, 1)
-        n = torch.where(gray[sel], 1, c).view(-1) * hs_d[sel] * ws_d[sel]
-        counts[sel] = poisson_torch(k1[sel], k2[sel], base[sel].double() * vals, n.view(-1, 1, 1, 1),
-                                    index[sel]).to(torch.float32)
-        inverse[sel] = (1.0 / vals.view(-1)).float()
-    scale = torch.tensor([p["scale"] for p in params], device=dev, dtype=torch.float32).view(b, 1, 1, 1)
-    noise = (counts * inverse.view(b, 1, 1, 1) - base) * scale
-    to_input = torch.tensor([p["add_to"] == "input" for p in params], device=dev).view(b, 1, 1, 1)
-    return _finish(torch.where(to_input, x, rounded) + noise, params)
+    k1, k2 = t["k1"].view(b, 1, 1, 1), t["k2"].view(b, 1, 1, 1)
+    index = torch.where(gray, element_index(hs, ws, c, (b, 1, h, w), per_channel=False),
+                        element_index(hs, ws, c, (b, c, h, w)))
+    # "auto" counts for every sample: the whole canvas at once, no gathers
+    scale_log2 = _distinct_levels(base_u8, hs, ws)
+    counts = _table_counts(_bits(k1, k2, index), base_u8.long(), scale_log2.view(b, 1, 1, 1))
+    inverse = torch.exp2(-scale_log2.float())
+    if "fixed" in t:  # the general sampler loops until every count is accepted: dynamic batches only
+        fixed = t["fixed"].view(b, 1, 1, 1)
+        vals = t["vals"].view(b, 1, 1, 1)
+        n = torch.where(gray.view(b), 1, c) * hs * ws
+        general = poisson_torch(k1, k2, base.double() * vals, n.view(b, 1, 1, 1), index).to(torch.float32)
+        counts = torch.where(fixed, general, counts)
+        inverse = torch.where(t["fixed"], (1.0 / t["vals"]).float(), inverse)
+    noise = (counts * inverse.view(b, 1, 1, 1) - base) * t["scale"].view(b, 1, 1, 1)
+    return _finish(torch.where(t["to_input"].view(b, 1, 1, 1), x, rounded) + noise, t)

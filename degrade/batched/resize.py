@@ -88,27 +88,57 @@ def _band(mode, n, on, area_linear):
     return first, weights.astype(np.float32)
 
 
-def _dense(bands, out_len, in_len, device):
-    """(B, out_len, in_len) matrices from per-sample bands: one transfer and one scatter for the
-    batch (a dense matrix per sample made on the host would move far more bytes)."""
-    taps = max(w.shape[1] for _, w in bands)
+def _identity_band(n):
+    return np.arange(n), np.ones((n, 1), dtype=np.float32)
+
+
+def resize_prepare(params, hs, ws):
+    """Host work of a resize: each sample's two axis bands (None: kept at its size, identity
+    bands), the largest output and band widths, and each sample's output size."""
+    bands, sizes = [], []
+    for p, h, w in zip(params, hs, ws):
+        if p is None:
+            bands.append((_identity_band(h), _identity_band(w)))
+            sizes.append((h, w))
+            continue
+        oh, ow = int(p["h"]), int(p["w"])
+        area_linear = oh > h or ow > w
+        bands.append((_band(p["mode"], h, oh, area_linear), _band(p["mode"], w, ow, area_linear)))
+        sizes.append((oh, ow))
+    clip = np.array([p is not None and bool(p.get("clip")) for p in params])
+    dims = {"oh": max(s[0] for s in sizes), "ow": max(s[1] for s in sizes),
+            "ty": max(b[0][1].shape[1] for b in bands), "tx": max(b[1][1].shape[1] for b in bands)}
+    return (bands, clip), dims, sizes
+
+
+def _pack_axis(bands, out_len, taps):
     starts = np.zeros((len(bands), out_len), dtype=np.int64)
     weights = np.zeros((len(bands), out_len, taps), dtype=np.float32)
     for i, (first, w) in enumerate(bands):
         starts[i, : first.size] = first
         weights[i, : w.shape[0], : w.shape[1]] = w
-    starts, weights = torch.from_numpy(starts).to(device), torch.from_numpy(weights).to(device)
-    index = (starts.unsqueeze(2) + torch.arange(taps, device=device)).clamp_(max=in_len - 1)
-    return torch.zeros(len(bands), out_len, in_len, device=device).scatter_add_(2, index, weights)
+    return starts, weights
 
 
-def resize_batch(x, hs, ws, out_hs, out_ws, modes, clips):
-    """Resize sample i of ``x`` from (hs[i], ws[i]) to (out_hs[i], out_ws[i]) with modes[i]."""
-    b, c, h, w = x.shape
-    oh, ow = max(out_hs), max(out_ws)
-    area_linear = [out_hs[i] > hs[i] or out_ws[i] > ws[i] for i in range(b)]
-    wy = _dense([_band(modes[i], hs[i], out_hs[i], area_linear[i]) for i in range(b)], oh, h, x.device)
-    wx = _dense([_band(modes[i], ws[i], out_ws[i], area_linear[i]) for i in range(b)], ow, w, x.device)
+def resize_pack(data, dims):
+    """Bands padded to the dims' output lengths and widths: (B, out) first inputs and (B, out, taps)
+    weights per axis, a small transfer (dense matrices made on the host would move far more bytes)."""
+    bands, clip = data
+    sy, wy = _pack_axis([b[0] for b in bands], dims["oh"], dims["ty"])
+    sx, wx = _pack_axis([b[1] for b in bands], dims["ow"], dims["tx"])
+    return {"starts_y": sy, "weights_y": wy, "starts_x": sx, "weights_x": wx, "clip": clip}
+
+
+def _dense(starts, weights, in_len):
+    """(B, out, in_len) matrices rebuilt from bands on the device by one scatter."""
+    taps = weights.shape[2]
+    index = (starts.unsqueeze(2) + torch.arange(taps, device=starts.device)).clamp_(max=in_len - 1)
+    return torch.zeros(*starts.shape, in_len, device=starts.device).scatter_add_(2, index, weights)
+
+
+def resize_execute(x, hs, ws, t, dims):
+    b = x.shape[0]
+    wy = _dense(t["starts_y"], t["weights_y"], x.shape[2])
+    wx = _dense(t["starts_x"], t["weights_x"], x.shape[3])
     out = torch.matmul(torch.matmul(wy.unsqueeze(1), x), wx.transpose(1, 2).unsqueeze(1))
-    clip = torch.tensor(clips, device=x.device).view(b, 1, 1, 1)
-    return torch.where(clip, out.clamp(0.0, 1.0), out)
+    return torch.where(t["clip"].view(b, 1, 1, 1), out.clamp(0.0, 1.0), out)

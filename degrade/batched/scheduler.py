@@ -7,47 +7,18 @@ on the longest remaining path), applies it to all samples that have it next in o
 Samples of different sizes share a canvas (see ``canvas``). Ops without a torch applier (WebP,
 and any op a user registers) run through their numpy applier sample by sample, so every
 pipeline works, if not every op is fast.
+
+On CUDA, ``apply_records`` takes the fixed-shape path instead (``static``: every op on the whole
+batch, replayed as a CUDA graph) whenever the pipeline's ops allow it.
 """
 
 import numpy as np
 import torch
 
-from lightsr.degrade.batched.filters import blur_batch, usm_batch
-from lightsr.degrade.batched.jpeg import jpeg_batch
-from lightsr.degrade.batched.levels import clip_batch, decimate_batch, quantize_batch
-from lightsr.degrade.batched.noise import gaussian_batch, poisson_batch, speckle_batch
-from lightsr.degrade.batched.resize import resize_batch
+from lightsr.degrade.batched import static
+from lightsr.degrade.batched.steps import DYNAMIC_ONLY, STEPS, run_op
 from lightsr.degrade.ops import OPS
 from lightsr.errors import LightSRError, OpError
-
-
-def _resize(x, hs, ws, params):
-    out_hs, out_ws = [p["h"] for p in params], [p["w"] for p in params]
-    out = resize_batch(x, hs.tolist(), ws.tolist(), out_hs, out_ws, [p["mode"] for p in params],
-                       [bool(p.get("clip")) for p in params])
-    return out, out_hs, out_ws
-
-
-def _same_size(fn):
-    def run(x, hs, ws, params):
-        return fn(x, hs, ws, params), hs.tolist(), ws.tolist()
-    return run
-
-
-# op name -> fn(x (n, C, H, W), hs, ws (n,) int64 CPU tensors, params list) -> (out, out_hs, out_ws)
-APPLIERS = {
-    "blur": _same_size(blur_batch),
-    "usm": _same_size(usm_batch),
-    "gaussian_noise": _same_size(gaussian_batch),
-    "speckle_noise": _same_size(speckle_batch),
-    "poisson_noise": _same_size(poisson_batch),
-    "jpeg": _same_size(jpeg_batch),
-    "clip": _same_size(clip_batch),
-    "quantize": _same_size(quantize_batch),
-    "resize": _resize,
-    "resize_to_target": _resize,
-    "decimate": decimate_batch,
-}
 
 
 def _numpy_fallback(name):
@@ -82,10 +53,12 @@ class _Canvas:
         if not everyone:
             idx = torch.tensor(members, device=self.x.device)
             sub = sub[idx]
-        fn = APPLIERS.get(name) if name not in self.numpy_ops else None
-        fn = fn or _numpy_fallback(name)
         try:
-            out, out_hs, out_ws = fn(sub, hs, ws, params)
+            if name in self.numpy_ops or name not in STEPS:
+                fn = _numpy_fallback(name) if name in self.numpy_ops or name not in DYNAMIC_ONLY else DYNAMIC_ONLY[name]
+                out, out_hs, out_ws = fn(sub, hs, ws, params)
+            else:
+                out, out_hs, out_ws = run_op(name, sub, hs.tolist(), ws.tolist(), params)
         except LightSRError:
             raise
         except Exception as e:
@@ -143,6 +116,11 @@ def apply_records(hr, records, numpy_ops=()):
         if list(r["hr_shape"]) != [hr.shape[2], hr.shape[3]]:
             raise LightSRError(f"record of sample {r.get('index')} was drawn for a {r['hr_shape'][0]}x{r['hr_shape'][1]} "
                                f"HR, got {hr.shape[2]}x{hr.shape[3]}")
+    if not numpy_ops and static.wanted(hr.device):
+        try:
+            return static.apply_static(hr, records)
+        except static.NotStatic:
+            pass  # an op without a fixed-shape applier: the dynamic rounds below run every op
     canvas = _Canvas(hr.to(torch.float32).clone(), numpy_ops)
     _run_stage(canvas, [r["gt"] for r in records])
     target = canvas.crop().clone()
