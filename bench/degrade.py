@@ -221,11 +221,15 @@ def device_rates(seconds, batch, device):
         return batch
 
     def run_dynamic(i):
+        before = os.environ.get("LIGHTSR_STATIC")
         os.environ["LIGHTSR_STATIC"] = "0"
         try:
             return run_apply(i)
         finally:
-            os.environ.pop("LIGHTSR_STATIC")
+            if before is None:
+                del os.environ["LIGHTSR_STATIC"]
+            else:
+                os.environ["LIGHTSR_STATIC"] = before
 
     # plans from their own template (the workers' in training), made before the clock starts
     plans = [static.plan_records(records, tuple(hr.shape)) for records in drawn * 2]

@@ -169,3 +169,26 @@ def test_graph_replays_equal_the_eager_static_path(patches, monkeypatch):
         graphed = static.apply_static(hr, records)
         for e, g in zip(eager, graphed):
             assert psnr(e.cpu().numpy(), g.cpu().numpy()) >= 60
+
+
+def test_a_slot_without_members_adds_no_variant_and_outputs_are_fresh_tensors(patches):
+    jpeg444 = {"op": "jpeg", "params": {"quality": 50, "sampling": "444"}}
+    blur = {"op": "blur", "params": {"family": "iso", "size": 7, "sigma": 1.0}}
+    template = static.Template()
+    static.plan_batch([record([jpeg444]), record([blur])], (2, 3, 96, 96), template)
+    static.plan_batch([record([blur]), record([blur])], (2, 3, 96, 96), template)
+    jpeg_dims = template.dims["lq"][template.slots["lq"].index("jpeg")]
+    assert jpeg_dims == {"s444": 1, "s422": 0, "s420": 0}  # only the samplings samples asked for
+    # no gt steps: the target is the HR, as a tensor of its own
+    hr = patches[:2].clone()
+    lr, target = static.apply_static(hr, [record([blur], (64, 64)), record([blur], (64, 64))])
+    assert torch.equal(target, hr) and target.data_ptr() != hr.data_ptr()
+
+
+def test_gray_poisson_noise_needs_three_channels():
+    from lightsr.errors import OpError
+
+    step = {"op": "poisson_noise", "params": {"scale": 1.0, "vals": "auto", "gray": True, "add_to": "input", "seed": 1,
+                                              "clip": True, "round": False}}
+    with pytest.raises(OpError, match="3 channels"):
+        static.apply_static(torch.rand(1, 4, 8, 8), [record([step], (8, 8))])

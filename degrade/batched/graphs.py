@@ -11,7 +11,7 @@ import warnings
 
 import torch
 
-_MAX_GRAPHS = 8  # layouts kept (each holds its intermediates in the graph's memory pool)
+_MAX_GRAPHS = 4  # layouts kept (each holds the peak of one run's intermediates in its memory pool)
 _graphs = collections.OrderedDict()
 _failed = set()
 
@@ -62,10 +62,14 @@ def run_graphed(key, run, hr, buffers, where):
         return None
     captured = _graphs.get(key)
     if captured is None:
+        stream = torch.cuda.current_stream(hr.device)
         try:
             captured = _Captured(run, hr, buffers, where)
         except Exception as e:  # a capture problem must not stop the degradation
             _failed.add(key)
+            # torch.cuda.graph ends the capture before leaving its stream: when ending fails,
+            # the capture stream stays current unless set back here
+            torch.cuda.set_stream(stream)
             torch.cuda.synchronize(hr.device)
             warnings.warn(f"lightsr: capturing a CUDA graph of the batched degradation failed ({type(e).__name__}: "
                           f"{e}); running it eagerly", RuntimeWarning, stacklevel=3)

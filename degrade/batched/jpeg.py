@@ -226,7 +226,7 @@ def jpeg_prepare(params, hs, ws):
     members = [p.get("sampling", "420") for p in params if p is not None]
     fill = members[0] if members else "420"
     rows = [(100, fill) if p is None else (int(p["quality"]), p.get("sampling", "420")) for p in params]
-    present = {s for _, s in rows}
+    present = set(members)  # no members (a slot some batch skips): the round trip is not run
     return rows, {f"s{s}": int(s in present) for s in _SAMPLINGS}, None
 
 
@@ -245,4 +245,4 @@ def jpeg_execute(x, hs, ws, t, dims):
         r = _roundtrip_for(*_FACTORS[sampling])(x, hs, ws, t["luma_q"], t["chroma_q"], *matrices)
         # every present sampling runs on the whole batch (static shapes); each sample keeps its own
         out = r if out is None else torch.where(t["sampling"].view(-1, 1, 1, 1) == code, r, out)
-    return out
+    return x if out is None else out

@@ -17,6 +17,7 @@ from lightsr.degrade.batched.levels import div255
 from lightsr.degrade.counter_poisson import poisson_torch
 from lightsr.degrade.counter_rng import normal_torch
 from lightsr.degrade.ops.noise import LUMA, _covariance_factor, poisson_grid
+from lightsr.errors import OpError
 
 _normals = maybe_compiled(normal_torch)
 _bits = maybe_compiled(counter_rng.bits_torch)
@@ -38,8 +39,8 @@ def _finish(out, t):
 
 
 def gaussian_prepare(params, hs, ws):
-    """Host work of Gaussian (and speckle) noise: keys, sigma, layout and the colour factor of
-    correlated samples (None: a sample the op leaves as it is)."""
+    """Gaussian (and speckle) noise needs no host work beyond its params (keys, sigma, layout and
+    the colour factor are packed); dims say whether a correlated sample is present."""
     corr = [p is not None and p["mode"] == "correlated" for p in params]
     return params, {"corr": int(any(corr))}, None
 
@@ -65,7 +66,9 @@ def _gaussian_field(x, hs, ws, t):
     z = _normals(k1, k2, index)
     field = z * t["sigma"].view(b, 1, 1, 1)
     if "corr" in t:  # every sample computed, the correlated ones kept: no data-dependent shapes
-        z3 = z if c == 3 else _normals(k1, k2, element_index(hs, ws, 3, (b, 3, h, w)))  # (h, w, 3) draws
+        if c != 3:
+            raise OpError("gaussian_noise", f"correlated noise needs 3 channels, got {c}")
+        z3 = z
         field = torch.where(t["corr"].view(b, 1, 1, 1), torch.einsum("bjhw,bcj->bchw", z3, t["factor"]), field)
     return field
 
@@ -157,7 +160,8 @@ def _lookup_for(width, steps):
 def poisson_prepare(params, hs, ws):
     """Host work of Poisson noise: keys and flags; "auto" photon counts are found on the device
     (dims["fixed"]: some sample has a fixed count, which takes the general sampler)."""
-    return params, {"fixed": int(any(p is not None and p["vals"] != "auto" for p in params))}, None
+    return params, {"fixed": int(any(p is not None and p["vals"] != "auto" for p in params)),
+                    "gray": int(any(p is not None and p["gray"] for p in params))}, None
 
 
 def poisson_pack(params, dims):
@@ -172,11 +176,13 @@ def poisson_pack(params, dims):
 
 def poisson_execute(x, hs, ws, t, dims):
     b, c, h, w = x.shape
+    if dims["gray"] and c != 3:
+        raise OpError("poisson_noise", f"gray Poisson noise is the noise of the luma, which needs 3 channels, got {c}")
     u8 = torch.round(x.clamp(0.0, 1.0) * 255.0)
     rounded = div255(u8)
     gray = t["gray"].view(b, 1, 1, 1)
     # gray samples: the noise of the luma, the same in every channel (numpy: one (h, w, 1) field)
-    base_u8 = torch.where(gray, _luma_u8(rounded).expand(b, c, h, w), u8) if c == 3 else u8
+    base_u8 = torch.where(gray, _luma_u8(rounded).expand(b, c, h, w), u8) if dims["gray"] else u8
     base = div255(base_u8)
     k1, k2 = t["k1"].view(b, 1, 1, 1), t["k2"].view(b, 1, 1, 1)
     index = torch.where(gray, element_index(hs, ws, c, (b, 1, h, w), per_channel=False),

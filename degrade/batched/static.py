@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from lightsr.degrade.batched.steps import STEPS, merge_dims
-from lightsr.errors import LightSRError
+from lightsr.errors import LightSRError, OpError
 
 _STAGES = ("gt", "lq")
 _ALIGN = 8  # canvas sizes rounded up to this: fewer distinct shapes, and JPEG's blocks
@@ -184,7 +184,13 @@ def plan_batch(records, hr_shape, template):
                 raise NotStatic(template.refused)
             params = [members[k].get(i) for i in range(b)]
             hs, ws = [s[0] for s in sizes], [s[1] for s in sizes]
-            data, dims, out = STEPS[name].prepare(params, hs, ws)
+            try:
+                data, dims, out = STEPS[name].prepare(params, hs, ws)
+            except LightSRError:
+                raise
+            except Exception as e:
+                first = next(p for p in params if p is not None)
+                raise OpError(name, f"{type(e).__name__}: {e} (planning a batch, params of its first sample {first})") from e
             if out is not None:
                 dims = dict(dims, oh=_round_up(dims["oh"]), ow=_round_up(dims["ow"]))
             prepared.append((data, np.array(hs), np.array(ws), [i in members[k] for i in range(b)]))
@@ -245,7 +251,7 @@ def plan_records(records, hr_shape):
     and shape in this process (loader workers keep their own: they arrive at the same slots).
     Raises NotStatic for batches the fixed-shape path cannot run, LightSRError for samples that
     end at different sizes."""
-    key = (records[0].get("pipeline"), tuple(hr_shape))
+    key = (records[0].get("pipeline"), records[0].get("scale"), tuple(hr_shape))
     plan = plan_batch(records, tuple(hr_shape), _TEMPLATES.setdefault(key, Template()))
     for stage, sizes in plan.final_sizes.items():
         if len(set(sizes)) != 1:
@@ -272,7 +278,8 @@ def apply_plan(hr, plan):
         if out is not None:
             return out
     device_buffers = {k: torch.from_numpy(v).to(hr.device) for k, v in buffers.items()}
-    return run(hr, graphs.views(device_buffers, where))
+    lr, target = run(hr, graphs.views(device_buffers, where))
+    return lr.clone(), target.clone()  # views of the canvas, or of hr itself when no op ran
 
 
 def apply_static(hr, records):
