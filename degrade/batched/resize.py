@@ -20,21 +20,18 @@ from lightsr.degrade.resize import resize
 
 
 def _area_linear(n, on):
-    """OpenCV's INTER_AREA weights along an axis when the other axis is enlarged."""
+    """OpenCV's INTER_AREA weights along an axis when the other axis is enlarged, as a band: each
+    output reads inputs s and s + 1 with weights 1 - f and f, computed as OpenCV does (in double,
+    f through float; the floors depend on it)."""
     inv = on / n
-    scale, m = 1.0 / inv, np.zeros((on, n), dtype=np.float32)  # computed as OpenCV does (floors depend on it)
-    for d in range(on):
-        s = math.floor(d * scale)
-        f = float(np.float32((d + 1) - (s + 1) * inv))
-        f = 0.0 if f <= 0 else f - math.floor(f)
-        if s < 0:
-            s, f = 0, 0.0
-        if s >= n - 1:
-            s, f = n - 1, 0.0
-        m[d, s] += np.float32(1.0 - f)
-        if f:
-            m[d, s + 1] += np.float32(f)
-    return m
+    d = np.arange(on, dtype=np.float64)
+    s = np.floor(d * (1.0 / inv))
+    f = ((d + 1) - (s + 1) * inv).astype(np.float32).astype(np.float64)
+    f = np.where(f <= 0, 0.0, f - np.floor(f))
+    s = s.astype(np.int64)
+    f = np.where((s < 0) | (s >= n - 1), 0.0, f)
+    s = np.clip(s, 0, n - 1)
+    return s, np.stack([(1.0 - f).astype(np.float32), f.astype(np.float32)], 1)
 
 
 def _half_support(mode, n, on):
@@ -47,8 +44,9 @@ def _half_support(mode, n, on):
     return {"bilinear": 1.0, "bicubic": 2.0, "lanczos": 4.0}[mode]
 
 
-def _axis_np(mode, n, on, area_linear):
-    """(on, n) weights of resizing a length-n axis to on.
+def _axis_window(mode, n, on, area_linear):
+    """Resizing a length-n axis to on as windows: each output's first input and its weights over
+    the next few inputs (zeros allowed), (on,) and (on, k).
 
     The CPU applier's impulse responses, read from one resize of a comb: column j of an n x k
     image holds impulses at rows j, j + k, j + 2k ... With k wider than any output's reach, each
@@ -59,17 +57,22 @@ def _axis_np(mode, n, on, area_linear):
         return _area_linear(n, on)
     k = 2 * math.ceil(_half_support(mode, n, on)) + 3
     if k >= n:
-        return resize(np.eye(n, dtype=np.float32)[:, :, None], on, n, mode)[:, :, 0]
+        return np.zeros(on, dtype=np.int64), resize(np.eye(n, dtype=np.float32)[:, :, None], on, n, mode)[:, :, 0]
     comb = np.zeros((n, k), dtype=np.float32)
     comb[np.arange(n), np.arange(n) % k] = 1.0
     response = resize(comb[:, :, None], on, k, mode)[:, :, 0]
     centre = (np.arange(on) + 0.5) * (n / on) - 0.5
     first = np.clip(np.round(centre).astype(np.int64) - k // 2, 0, n - k)
     window = first[:, None] + np.arange(k)  # k consecutive inputs around each output: one per column
-    rows = np.arange(on)[:, None]
-    m = np.zeros((on, n), dtype=np.float32)
-    m[rows, window] = response[rows, window % k]
-    return m
+    return first, np.take_along_axis(response, window % k, 1)
+
+
+def _axis_np(mode, n, on, area_linear):
+    """The (on, n) weight matrix of ``_axis_window``."""
+    first, weights = _axis_window(mode, n, on, area_linear)
+    m = np.zeros((on, n + weights.shape[1]), dtype=np.float32)
+    np.put_along_axis(m, first[:, None] + np.arange(weights.shape[1]), weights, 1)
+    return m[:, :n]
 
 
 @functools.lru_cache(maxsize=8192)  # bands are small (a few KB); sizes drawn per sample repeat
@@ -77,15 +80,16 @@ def _band(mode, n, on, area_linear):
     """An axis' (on, n) weights as a band: each output's first input and its run of weights
     (padded with zeros to the widest), which is all a device needs to rebuild the matrix."""
     if n == on and mode != "nearest":  # the CPU applier returns a copy
-        return np.arange(n), np.ones((n, 1), dtype=np.float32)
-    m = _axis_np(mode, n, on, area_linear)
-    nonzero = m != 0
-    first = np.where(nonzero.any(1), nonzero.argmax(1), 0)
-    last = np.where(nonzero.any(1), n - 1 - nonzero[:, ::-1].argmax(1), 0)
-    taps = int((last - first).max()) + 1
-    idx = first[:, None] + np.arange(taps)
-    weights = np.take_along_axis(m, np.minimum(idx, n - 1), 1) * (idx <= last[:, None])
-    return first, weights.astype(np.float32)
+        return _identity_band(n)
+    start, window = _axis_window(mode, n, on, area_linear)
+    nonzero = window != 0  # trimmed to the non-zero run of each window
+    k = window.shape[1]
+    lo = np.where(nonzero.any(1), nonzero.argmax(1), 0)
+    hi = np.where(nonzero.any(1), k - 1 - nonzero[:, ::-1].argmax(1), 0)
+    taps = int((hi - lo).max()) + 1
+    idx = lo[:, None] + np.arange(taps)
+    weights = np.take_along_axis(window, np.minimum(idx, k - 1), 1) * (idx <= hi[:, None])
+    return start + lo, weights.astype(np.float32)
 
 
 def _identity_band(n):
