@@ -274,3 +274,20 @@ def test_resize_weights_from_a_comb_equal_the_identity_image_responses():
                 assert np.abs(ours - identity).max() < 1e-6, (mode, n, on)
             else:
                 assert np.array_equal(ours, identity), (mode, n, on)
+
+
+def test_size_groups_and_their_results(patches, monkeypatch):
+    from lightsr.degrade.batched import scheduler
+
+    groups = scheduler._size_groups([100, 90, 40, 10, 96], [100, 90, 40, 10, 96])
+    assert groups == [[0, 1, 4], [2], [3]]  # each group's canvas at most twice its smallest sample's area
+    assert len(scheduler._size_groups(list(range(1, 50)), list(range(1, 50)))) == 4  # at most four
+    # grouped rounds (the CPU default) give what one canvas for all gives
+    pipe = load_pipeline("realesrgan")
+    hr = torch.from_numpy(patches).permute(0, 3, 1, 2)
+    records = [pipe.sample(patches[0].shape, 12, i) for i in range(len(patches))]
+    monkeypatch.setenv("LIGHTSR_STATIC", "0")
+    grouped = apply_records(hr, records)
+    monkeypatch.setattr(scheduler, "_size_groups", lambda hs, ws: [list(range(len(hs)))])
+    single = apply_records(hr, records)
+    assert all(torch.equal(a, b) for a, b in zip(grouped, single))
