@@ -192,3 +192,92 @@ def test_gray_poisson_noise_needs_three_channels():
                                               "clip": True, "round": False}}
     with pytest.raises(OpError, match="3 channels"):
         static.apply_static(torch.rand(1, 4, 8, 8), [record([step], (8, 8))])
+
+
+class _FakeGraph:
+    """A stand-in for torch.cuda.CUDAGraph on the CPU: replay re-runs what was captured and writes
+    the results into the captured outputs, which is what a graph does with its buffers."""
+
+    captures = 0
+
+    def replay(self):
+        for out, new in zip(self.outputs, self.fn()):
+            out.copy_(new)
+
+
+def _fake_cuda(monkeypatch, fail=False):
+    class Stream:
+        def __init__(self, *a, **k):
+            pass
+
+        def wait_stream(self, other):
+            pass
+
+    class StreamContext:
+        def __init__(self, s):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    def capture(graph, fn):
+        if fail:
+            raise RuntimeError("operation not permitted when stream is capturing")
+        _FakeGraph.captures += 1
+        graph.fn, graph.outputs = fn, fn()
+        return graph.outputs
+
+    monkeypatch.setattr(torch.cuda, "Stream", Stream)
+    monkeypatch.setattr(torch.cuda, "stream", StreamContext)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda *a: Stream())
+    monkeypatch.setattr(torch.cuda, "set_stream", lambda s: None)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: None)
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", _FakeGraph)
+    monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self: self)
+    monkeypatch.setattr(graphs, "_capture", capture)
+    monkeypatch.setattr(graphs, "_graphs", type(graphs._graphs)())
+    monkeypatch.setattr(graphs, "_failed", set())
+
+
+def test_graph_bookkeeping_with_a_stand_in_for_cuda(patches, monkeypatch):
+    # the CUDA-graph logic (capture once per layout, each batch's inputs copied into the captured
+    # buffers before a replay, fresh outputs, eviction, fallback) with CUDA's calls stood in for
+    pipe = load_pipeline("realesrgan")
+    template = static.Template()
+    batches = [[pipe.sample((64, 64, 3), s, i) for i in range(len(patches))] for s in range(12)]
+    plans = [static.plan_batch(b, tuple(patches.shape), template) for b in batches]
+    plans = [static.plan_batch(b, tuple(patches.shape), template) for b in batches]  # settled dims: one layout
+    assert len({p.key for p in plans}) == 1
+    _fake_cuda(monkeypatch)
+    _FakeGraph.captures = 0
+    hr = patches.clone()
+    for plan in plans[:3]:
+        buffers, where = plan.buffers()
+
+        def run(x, tensors, plan=plan):
+            return static.run_plan(x, tensors, plan.layout)
+
+        ours = graphs.run_graphed("k", run, hr, buffers, where)
+        expected = run(hr, graphs.views({k: torch.from_numpy(v) for k, v in buffers.items()}, where))
+        assert all(torch.equal(a, b) for a, b in zip(ours, expected))
+    assert _FakeGraph.captures == 1
+    first = graphs.run_graphed("k", run, hr, buffers, where)
+    second = graphs.run_graphed("k", run, hr * 0.5, buffers, where)
+    assert not torch.equal(first[0], second[0])  # outputs are copies, not the graph's buffers
+    for key in range(graphs._MAX_GRAPHS + 1):  # the oldest layouts are let go
+        graphs.run_graphed(("other", key), run, hr, buffers, where)
+    assert "k" not in graphs._graphs and len(graphs._graphs) == graphs._MAX_GRAPHS
+
+
+def test_a_failed_capture_falls_back_once_with_a_warning(patches, monkeypatch):
+    pipe = load_pipeline("bicubic")
+    plan = static.plan_batch([pipe.sample((64, 64, 3), 0, i) for i in range(len(patches))], tuple(patches.shape),
+                             static.Template())
+    buffers, where = plan.buffers()
+    _fake_cuda(monkeypatch, fail=True)
+    with pytest.warns(RuntimeWarning, match="running it eagerly"):
+        assert graphs.run_graphed("k", lambda x, t: static.run_plan(x, t, plan.layout), patches, buffers, where) is None
+    assert graphs.run_graphed("k", None, patches, buffers, where) is None  # not tried again

@@ -32,6 +32,12 @@ def views(buffers, where):
     return out
 
 
+def _capture(graph, fn):
+    """``fn()``'s kernels recorded into ``graph``; its outputs (the graph's output buffers)."""
+    with torch.cuda.graph(graph):
+        return fn()
+
+
 class _Captured:
     def __init__(self, run, hr, buffers, where):
         self.hr = hr.clone()
@@ -44,8 +50,7 @@ class _Captured:
                 run(self.hr, tensors)
         torch.cuda.current_stream(hr.device).wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.outputs = run(self.hr, tensors)
+        self.outputs = _capture(self.graph, lambda: run(self.hr, tensors))
 
     def __call__(self, hr, buffers):
         self.hr.copy_(hr)
