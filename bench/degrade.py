@@ -322,14 +322,13 @@ def static_ops_per_batch(batch, device):
     import torch
 
     from lightsr.degrade import load_pipeline
-    from lightsr.degrade.batched import graphs, static
+    from lightsr.degrade.batched import static
 
     pipe = load_pipeline("realesrgan", scale=SCALE)
     hr = torch.from_numpy(np.stack(patches(n=batch)).transpose(0, 3, 1, 2)).contiguous().to(device)
     for seed in range(4):  # the template's slots and dims settle
         plan = static.plan_records([pipe.sample((HR, HR, 3), seed, i) for i in range(batch)], tuple(hr.shape))
-    buffers, where = plan.buffers()
-    tensors = graphs.views({k: torch.from_numpy(v).to(device) for k, v in buffers.items()}, where)
+    tensors = plan.tensors(device)
     static.run_plan(hr, tensors, plan.layout)  # tables and caches built outside the count
     with _EagerOpCount() as count:
         static.run_plan(hr, tensors, plan.layout)

@@ -31,8 +31,7 @@ def dynamic(hr, records, monkeypatch):
 def run_ragged(hr, records, template=None):
     """The static path, each sample cropped to its own final size."""
     plan = static.plan_batch(records, tuple(hr.shape), template or static.Template())
-    buffers, where = plan.buffers()
-    lr, _ = static.run_plan(hr, graphs.views({k: torch.from_numpy(v) for k, v in buffers.items()}, where), plan.layout)
+    lr, _ = static.run_plan(hr, plan.tensors("cpu"), plan.layout)
     return [lr[i, :, :h, :w].permute(1, 2, 0).numpy() for i, (h, w) in enumerate(plan.final_sizes["lq"])]
 
 
@@ -44,9 +43,7 @@ def test_static_path_equals_the_dynamic_rounds_and_the_cpu(patches, preset, monk
         records = [pipe.sample((64, 64, 3), seed, i) for i in range(len(patches))]
         expected_lr, expected_target = dynamic(patches, records, monkeypatch)
         plan = static.plan_batch(records, tuple(patches.shape), template)
-        buffers, where = plan.buffers()
-        lr, target = static.run_plan(patches, graphs.views({k: torch.from_numpy(v) for k, v in buffers.items()}, where),
-                                     plan.layout)
+        lr, target = static.run_plan(patches, plan.tensors("cpu"), plan.layout)
         assert torch.equal(lr, expected_lr) and torch.equal(target, expected_target)
         for i, r in enumerate(records):
             cpu_lr, _ = Pipeline.apply(patches[i].permute(1, 2, 0).numpy(), r)
@@ -119,9 +116,7 @@ def test_the_device_half_reads_no_value_back(patches):
     records = [pipe.sample((64, 64, 3), 3, i) for i in range(len(patches))]
     plan = static.plan_batch(records, tuple(patches.shape), static.Template())
     assert plan.capturable
-    buffers, where = plan.buffers()
-    meta = graphs.views({k: torch.from_numpy(v).to("meta") for k, v in buffers.items()}, where)
-    lr, target = static.run_plan(patches.to("meta"), meta, plan.layout)
+    lr, target = static.run_plan(patches.to("meta"), plan.tensors("meta"), plan.layout)
     assert lr.shape == (6, 3, 16, 16) and target.shape == (6, 3, 64, 64)
 
 
@@ -261,7 +256,7 @@ def test_graph_bookkeeping_with_a_stand_in_for_cuda(patches, monkeypatch):
             return static.run_plan(x, tensors, plan.layout)
 
         ours = graphs.run_graphed("k", run, hr, buffers, where)
-        expected = run(hr, graphs.views({k: torch.from_numpy(v) for k, v in buffers.items()}, where))
+        expected = run(hr, plan.tensors("cpu"))
         assert all(torch.equal(a, b) for a, b in zip(ours, expected))
     assert _FakeGraph.captures == 1
     first = graphs.run_graphed("k", run, hr, buffers, where)

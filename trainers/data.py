@@ -77,6 +77,7 @@ def collate_pairs(items, plan=False):
 
             try:
                 out["plan"] = static.plan_records(out["records"], tuple(out["hr_plain"].shape))
+                out["plan"].buffers()  # packed here too: one tensor per dtype crosses to the trainer
             except static.NotStatic:
                 pass  # the device applies the records through the dynamic rounds
         return out

@@ -41,7 +41,7 @@ def _capture(graph, fn):
 class _Captured:
     def __init__(self, run, hr, buffers, where):
         self.hr = hr.clone()
-        self.buffers = {k: torch.from_numpy(v).to(hr.device) for k, v in buffers.items()}
+        self.buffers = {k: v.to(hr.device) for k, v in buffers.items()}
         tensors = views(self.buffers, where)
         side = torch.cuda.Stream(hr.device)
         side.wait_stream(torch.cuda.current_stream(hr.device))
@@ -55,7 +55,7 @@ class _Captured:
     def __call__(self, hr, buffers):
         self.hr.copy_(hr)
         for k, v in buffers.items():
-            self.buffers[k].copy_(torch.from_numpy(v).pin_memory(), non_blocking=True)
+            self.buffers[k].copy_(v.pin_memory(), non_blocking=True)
         self.graph.replay()
         return tuple(o.clone() for o in self.outputs)
 

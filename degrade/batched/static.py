@@ -149,16 +149,29 @@ class Plan:
         self.arrays, self.layout, self.capturable = arrays, layout, capturable
         self.final_sizes = final_sizes  # stage -> each sample's (h, w) at its end
         self.key = repr(layout)
+        self._buffers = None
 
     def buffers(self):
-        """The arrays as one flat buffer per dtype and each array's (dtype, offset, shape)."""
-        groups, where = {}, {}
-        for name in sorted(self.arrays):
-            a = np.ascontiguousarray(self.arrays[name])
-            parts = groups.setdefault(a.dtype.str, [])
-            where[name] = (a.dtype.str, sum(p.size for p in parts), a.shape)
-            parts.append(a.ravel())
-        return {k: np.concatenate(v) for k, v in groups.items()}, where
+        """The arrays as one flat CPU tensor per dtype and each array's (dtype, offset, shape);
+        made once (a loader worker makes them, and they reach the trainer through shared memory,
+        not a pickle of every array)."""
+        if self._buffers is None:
+            groups, where = {}, {}
+            for name in sorted(self.arrays):
+                a = np.ascontiguousarray(self.arrays[name])
+                parts = groups.setdefault(a.dtype.str, [])
+                where[name] = (a.dtype.str, sum(p.size for p in parts), a.shape)
+                parts.append(a.ravel())
+            self._buffers = {k: torch.from_numpy(np.concatenate(v)) for k, v in groups.items()}, where
+            self.arrays = None
+        return self._buffers
+
+    def tensors(self, device):
+        """name -> the array as a tensor on ``device`` (views of one copy per dtype)."""
+        from lightsr.degrade.batched.graphs import views
+
+        buffers, where = self.buffers()
+        return views({k: v.to(device) for k, v in buffers.items()}, where)
 
 
 def plan_batch(records, hr_shape, template):
@@ -268,17 +281,14 @@ def apply_plan(hr, plan):
     hr = hr.to(torch.float32)
     if tuple(hr.shape) != plan.layout[0]:
         raise LightSRError(f"a plan for a {plan.layout[0]} batch applied to {tuple(hr.shape)}")
-    buffers, where = plan.buffers()
-
     def run(x, tensors):
         return run_plan(x, tensors, plan.layout)
 
     if hr.is_cuda and plan.capturable and graphs.graphs_wanted():
-        out = graphs.run_graphed((plan.key, str(hr.device)), run, hr, buffers, where)
+        out = graphs.run_graphed((plan.key, str(hr.device)), run, hr, *plan.buffers())
         if out is not None:
             return out
-    device_buffers = {k: torch.from_numpy(v).to(hr.device) for k, v in buffers.items()}
-    lr, target = run(hr, graphs.views(device_buffers, where))
+    lr, target = run(hr, plan.tensors(hr.device))
     return lr.clone(), target.clone()  # views of the canvas, or of hr itself when no op ran
 
 
