@@ -142,8 +142,8 @@ class Template:
 
 class Plan:
     """One batch laid out for the device: ``arrays`` (name -> numpy array) and the static
-    ``layout`` (per stage: slots with their dims and array names; final sizes) that, with the
-    template's version, keys a captured graph."""
+    ``layout`` (per stage: slots with their dims and array names, the crop at the end, the
+    canvas), which keys a captured graph: batches of one layout replay the same graph."""
 
     def __init__(self, arrays, layout, capturable, final_sizes):
         self.arrays, self.layout, self.capturable = arrays, layout, capturable
