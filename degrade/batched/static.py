@@ -103,16 +103,15 @@ def _round_up(n):
 
 
 class Template:
-    """Slots and dims per stage for batches of one pipeline and HR shape; ``version`` changes
-    whenever either grows (a captured graph is then stale). The slots are a function of the set
-    of step orders seen (folded in sorted order), not of the order batches came in: loader
-    workers planning batches apart arrive at the same template, hence at the same graphs."""
+    """Slots and dims per stage for batches of one pipeline and HR shape (a plan's layout records
+    them: when either grows, later batches key a new graph). The slots are a function of the set
+    of step orders seen, not of the order batches came in: loader workers planning batches apart
+    arrive at the same template, hence at the same graphs."""
 
     def __init__(self):
         self.slots = {stage: [] for stage in _STAGES}
         self.dims = {stage: [] for stage in _STAGES}
         self.seen = {stage: set() for stage in _STAGES}
-        self.version = 0
         self.refused = None  # why batches of this template take the dynamic rounds
 
     def fit(self, stage, sequences):
@@ -129,15 +128,10 @@ class Template:
                 raise NotStatic(self.refused)
             if slots != self.slots[stage]:
                 self.slots[stage], self.dims[stage] = slots, [{} for _ in slots]
-                self.version += 1
         return [embed(self.slots[stage], names) for names in sequences]
 
     def grow(self, stage, position, dims):
-        merged = merge_dims(self.dims[stage][position], dims)
-        if merged != self.dims[stage][position]:
-            self.dims[stage][position] = merged
-            self.version += 1
-        return merged
+        self.dims[stage][position] = merge_dims(self.dims[stage][position], dims)
 
 
 class Plan:
