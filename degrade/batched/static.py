@@ -258,6 +258,9 @@ def plan_records(records, hr_shape):
     and shape in this process (loader workers keep their own: they arrive at the same slots).
     Raises NotStatic for batches the fixed-shape path cannot run, LightSRError for samples that
     end at different sizes."""
+    from lightsr.degrade.batched.scheduler import check_records
+
+    check_records(tuple(hr_shape), records)
     key = (records[0].get("pipeline"), records[0].get("scale"), tuple(hr_shape))
     plan = plan_batch(records, tuple(hr_shape), _TEMPLATES.setdefault(key, Template()))
     for stage, sizes in plan.final_sizes.items():
