@@ -259,12 +259,34 @@ def test_graph_bookkeeping_with_a_stand_in_for_cuda(patches, monkeypatch):
         expected = run(hr, plan.tensors("cpu"))
         assert all(torch.equal(a, b) for a, b in zip(ours, expected))
     assert _FakeGraph.captures == 1
+    captured = graphs._graphs["k"]
+    pointers = [captured.hr.data_ptr()] + [b.data_ptr() for b in captured.buffers.values()]
     first = graphs.run_graphed("k", run, hr, buffers, where)
     second = graphs.run_graphed("k", run, hr * 0.5, buffers, where)
     assert not torch.equal(first[0], second[0])  # outputs are copies, not the graph's buffers
-    for key in range(graphs._MAX_GRAPHS + 1):  # the oldest layouts are let go
+    # a graph reads fixed addresses: each batch is copied into the captured inputs, never swapped in
+    assert pointers == [captured.hr.data_ptr()] + [b.data_ptr() for b in captured.buffers.values()]
+    for key in range(graphs._MAX_GRAPHS):  # the least recently used layouts are let go
         graphs.run_graphed(("other", key), run, hr, buffers, where)
-    assert "k" not in graphs._graphs and len(graphs._graphs) == graphs._MAX_GRAPHS
+        graphs.run_graphed("k", run, hr, buffers, where)
+    assert "k" in graphs._graphs and ("other", 0) not in graphs._graphs
+    assert len(graphs._graphs) == graphs._MAX_GRAPHS and _FakeGraph.captures == 1 + graphs._MAX_GRAPHS  # "k" kept
+
+
+def test_apply_plan_keys_graphs_by_layout_and_device(patches, monkeypatch):
+    pipe = load_pipeline("realesrgan")
+    template = static.Template()
+    plans = [static.plan_batch([pipe.sample((64, 64, 3), s, i) for i in range(len(patches))], tuple(patches.shape),
+                               template) for s in range(8)]
+    _fake_cuda(monkeypatch)
+    monkeypatch.setattr(static, "_graphable", lambda hr: True)
+    keys, run_graphed = [], graphs.run_graphed
+    monkeypatch.setattr(graphs, "run_graphed", lambda key, *a: keys.append(key) or run_graphed(key, *a))
+    for plan in plans[-2:]:
+        expected = static.run_plan(patches, plan.tensors("cpu"), plan.layout)
+        ours = static.apply_plan(patches, plan)
+        assert all(torch.equal(a, b) for a, b in zip(ours, expected))
+    assert keys == [(p.key, "cpu") for p in plans[-2:]]
 
 
 def test_a_failed_capture_falls_back_once_with_a_warning(patches, monkeypatch):

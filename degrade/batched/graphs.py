@@ -50,7 +50,8 @@ class _Captured:
                 run(self.hr, tensors)
         torch.cuda.current_stream(hr.device).wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
-        self.outputs = _capture(self.graph, lambda: run(self.hr, tensors))
+        hr_in = self.hr  # the graph reads this tensor's memory: each batch is copied into it
+        self.outputs = _capture(self.graph, lambda: run(hr_in, tensors))
 
     def __call__(self, hr, buffers):
         self.hr.copy_(hr)

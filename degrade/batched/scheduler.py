@@ -125,27 +125,12 @@ def _run_stage(canvas, steps_per_sample):
             position[i] += 1
 
 
-def check_records(hr_shape, records):
-    """Refuse records that do not fit a batch of shape (B, C, H, W) or this version of lightsr."""
-    from lightsr.degrade.pipeline import RECORD_VERSION
-
-    if len(hr_shape) != 4 or hr_shape[0] != len(records):
-        raise LightSRError(f"expected a (B, C, H, W) batch with one record per sample, got {tuple(hr_shape)} and "
-                           f"{len(records)} records")
-    for r in records:
-        if r.get("version") != RECORD_VERSION:
-            raise LightSRError(f"record of sample {r.get('index')} has version {r.get('version')}, not {RECORD_VERSION}")
-        if list(r["hr_shape"]) != [hr_shape[2], hr_shape[3]]:
-            raise LightSRError(f"record of sample {r.get('index')} was drawn for a {r['hr_shape'][0]}x{r['hr_shape'][1]} "
-                               f"HR, got {hr_shape[2]}x{hr_shape[3]}")
-
-
 def apply_records(hr, records, numpy_ops=()):
     """(LR, target HR) of ``records`` applied to ``hr``, a (B, C, H, W) float tensor in [0, 1]
     on any device (one record per sample); the batched counterpart of ``Pipeline.apply``.
     ``numpy_ops`` names ops to run through their numpy appliers instead (e.g. "jpeg": OpenCV's
     codec, bit-exact with the CPU path, at the cost of a round trip to the CPU)."""
-    check_records(tuple(hr.shape), records)
+    static.check_records(tuple(hr.shape), records)
     if not numpy_ops and static.wanted(hr.device):
         try:
             return static.apply_static(hr, records)

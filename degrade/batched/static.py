@@ -135,7 +135,8 @@ class Template:
 
 
 class Plan:
-    """One batch laid out for the device: ``arrays`` (name -> numpy array) and the static
+    """One batch laid out for the device: ``arrays`` (name -> numpy array; None once packed by
+    ``buffers``) and the static
     ``layout`` (per stage: slots with their dims and array names, the crop at the end, the
     canvas), which keys a captured graph: batches of one layout replay the same graph."""
 
@@ -250,6 +251,21 @@ def wanted(device):
     return device.type == "cuda"
 
 
+def check_records(hr_shape, records):
+    """Refuse records that do not fit a batch of shape (B, C, H, W) or this version of lightsr."""
+    from lightsr.degrade.pipeline import RECORD_VERSION
+
+    if len(hr_shape) != 4 or hr_shape[0] != len(records):
+        raise LightSRError(f"expected a (B, C, H, W) batch with one record per sample, got {tuple(hr_shape)} and "
+                           f"{len(records)} records")
+    for r in records:
+        if r.get("version") != RECORD_VERSION:
+            raise LightSRError(f"record of sample {r.get('index')} has version {r.get('version')}, not {RECORD_VERSION}")
+        if list(r["hr_shape"]) != [hr_shape[2], hr_shape[3]]:
+            raise LightSRError(f"record of sample {r.get('index')} was drawn for a {r['hr_shape'][0]}x{r['hr_shape'][1]} "
+                               f"HR, got {hr_shape[2]}x{hr_shape[3]}")
+
+
 _TEMPLATES = {}
 
 
@@ -258,8 +274,6 @@ def plan_records(records, hr_shape):
     and shape in this process (loader workers keep their own: they arrive at the same slots).
     Raises NotStatic for batches the fixed-shape path cannot run, LightSRError for samples that
     end at different sizes."""
-    from lightsr.degrade.batched.scheduler import check_records
-
     check_records(tuple(hr_shape), records)
     key = (records[0].get("pipeline"), records[0].get("scale"), tuple(hr_shape))
     plan = plan_batch(records, tuple(hr_shape), _TEMPLATES.setdefault(key, Template()))
@@ -268,6 +282,10 @@ def plan_records(records, hr_shape):
             raise LightSRError(f"the batch ended at different sizes {sorted({s[0] for s in sizes})} x "
                                f"{sorted({s[1] for s in sizes})} ({stage})")
     return plan
+
+
+def _graphable(hr):
+    return hr.is_cuda
 
 
 def apply_plan(hr, plan):
@@ -281,7 +299,7 @@ def apply_plan(hr, plan):
     def run(x, tensors):
         return run_plan(x, tensors, plan.layout)
 
-    if hr.is_cuda and plan.capturable and graphs.graphs_wanted():
+    if _graphable(hr) and plan.capturable and graphs.graphs_wanted():
         out = graphs.run_graphed((plan.key, str(hr.device)), run, hr, *plan.buffers())
         if out is not None:
             return out
