@@ -148,13 +148,18 @@ def _unit_torch(h):
     return ((h >> 9).to(torch.float32) + 0.5) * _INV23
 
 
+def keys_np(seeds):
+    """The (k1, k2) keys of a list of integer seeds as int64 arrays of shape (B,) (host work: the
+    batched appliers pack them with their other parameters)."""
+    keys = np.array([_keys(s) for s in seeds], dtype=np.int64).reshape(-1, 2)
+    return keys[:, 0], keys[:, 1]
+
+
 def keys_torch(seeds, device):
-    """The (k1, k2) keys of a list of integer seeds as int64 tensors of shape (B,)."""
+    """``keys_np`` as int64 tensors on ``device``."""
     import torch
 
-    keys = [_keys(s) for s in seeds]
-    return (torch.tensor([k[0] for k in keys], dtype=torch.int64, device=device),
-            torch.tensor([k[1] for k in keys], dtype=torch.int64, device=device))
+    return tuple(torch.from_numpy(k).to(device) for k in keys_np(seeds))
 
 
 def uniform_torch(k1, k2, index):

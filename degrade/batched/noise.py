@@ -24,8 +24,8 @@ _bits = maybe_compiled(counter_rng.bits_torch)
 
 
 def _keys(params):
-    keys = np.array([counter_rng._keys(0 if p is None else p["seed"]) for p in params], dtype=np.int64)
-    return {"k1": keys[:, 0], "k2": keys[:, 1]}
+    k1, k2 = counter_rng.keys_np([0 if p is None else p["seed"] for p in params])
+    return {"k1": k1, "k2": k2}
 
 
 def _flags(params, *names):

@@ -64,11 +64,11 @@ class _Canvas:
             idx = torch.tensor(members, device=self.x.device)
             sub = sub[idx]
         try:
-            if name in self.numpy_ops or name not in STEPS:
-                fn = _numpy_fallback(name) if name in self.numpy_ops or name not in DYNAMIC_ONLY else DYNAMIC_ONLY[name]
-                out, out_hs, out_ws = fn(sub, hs, ws, params)
-            else:
+            if name in STEPS and name not in self.numpy_ops:
                 out, out_hs, out_ws = run_op(name, sub, hs.tolist(), ws.tolist(), params)
+            else:
+                fn = DYNAMIC_ONLY[name] if name in DYNAMIC_ONLY and name not in self.numpy_ops else _numpy_fallback(name)
+                out, out_hs, out_ws = fn(sub, hs, ws, params)
         except LightSRError:
             raise
         except Exception as e:
