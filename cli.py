@@ -32,6 +32,8 @@ def build_parser():
     p.add_argument("--shard", default="0/1", help="I/N: this process's share of a job array")
     p.add_argument("--alpha", default="drop", choices=["drop", "white", "black", "error"], help="what to do with transparency")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--force", action="store_true", help="write into a non-empty --output that is not a lightsr job "
+                                                        "(files with the outputs' names are replaced)")
     p.set_defaults(func=cmd_degrade)
 
     p = sub.add_parser("presets", help="list the bundled degradation presets")

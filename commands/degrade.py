@@ -51,7 +51,7 @@ def cmd_degrade(args):
     job = DegradeJob(
         input_dir=args.input, output_dir=args.output, pipeline=args.config or args.preset, scale=args.scale,
         seed=args.seed, patch=args.patch, per_image=args.per_image, alpha=args.alpha, workers=args.workers,
-        shard=parse_shard(args.shard),
+        shard=parse_shard(args.shard), force=args.force,
     )
     summary = run_degrade_job(job, quiet=args.quiet)
     return 1 if summary.failed else 0

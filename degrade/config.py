@@ -31,6 +31,8 @@ _COMBINATOR_KEYS = {
     "repeat": {"repeat", "times", "name"},
 }
 _PIPELINE_KEYS = {"name", "description", "source", "scale", "scales", "gt", "lq"}
+# SR factors in use are 2, 3, 4 and 8; 16 leaves room and keeps nonsense (scale: 100000) out.
+MAX_SCALE = 16
 
 
 def _join(path, key):
@@ -117,12 +119,13 @@ def build_pipeline(config, scale=None, source_file=""):
     if "lq" not in config:
         raise ConfigError("lq", "a pipeline needs lq ops")
     scales = config.get("scales")
-    if scales is not None and (not isinstance(scales, list) or not all(isinstance(s, int) and s >= 1 for s in scales)):
-        raise ConfigError("scales", f"expected a list of integers >= 1, got {scales!r}")
+    if scales is not None and (not isinstance(scales, list) or not all(
+            isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= MAX_SCALE for s in scales)):
+        raise ConfigError("scales", f"expected a list of integers in [1, {MAX_SCALE}], got {scales!r}")
     default = config.get("scale", scales[0] if scales else 4)
     scale = default if scale is None else scale
-    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
-        raise ConfigError("scale", f"expected an integer >= 1, got {scale!r}")
+    if isinstance(scale, bool) or not isinstance(scale, int) or not 1 <= scale <= MAX_SCALE:
+        raise ConfigError("scale", f"expected an integer in [1, {MAX_SCALE}], got {scale!r}")
     name = config.get("name", "custom")
     if scales is not None and scale not in scales:
         raise ConfigError("scale", f"pipeline '{name}' is defined for scale {', '.join(map(str, scales))}, not {scale}")

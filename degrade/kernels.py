@@ -28,9 +28,15 @@ def _grid(size):
     return xx, yy
 
 
+# The largest kernel size accepted anywhere (configs, replayed records). The presets draw 7-25
+# (Real-ESRGAN 7-21, BSRGAN up to 25) and Real-ESRGAN's unsharp mask is 51 wide; a size bound
+# keeps a typo ({odd: [7, 2100001]}) from growing one worker to tens of gigabytes.
+MAX_KERNEL_SIZE = 101
+
+
 def _check_size(size):
-    if size < 1 or size % 2 == 0:
-        raise ValueError(f"kernel size must be a positive odd integer, got {size}")
+    if size < 1 or size % 2 == 0 or size > MAX_KERNEL_SIZE:
+        raise ValueError(f"kernel size must be an odd integer in [1, {MAX_KERNEL_SIZE}], got {size}")
 
 
 def _quadratic_form(size, sigma_x, sigma_y, theta):

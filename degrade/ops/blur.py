@@ -7,7 +7,7 @@ import numpy as np
 import scipy.fft
 
 from lightsr.degrade.distributions import check_weights, cumulative, pick_index
-from lightsr.degrade.kernels import FAMILIES, make_kernel
+from lightsr.degrade.kernels import FAMILIES, MAX_KERNEL_SIZE, make_kernel
 from lightsr.degrade.ops.base import Op, dist, register_op
 from lightsr.errors import ConfigError
 
@@ -185,7 +185,7 @@ class Blur(Op):
     name = "blur"
 
     def __init__(self, *, kernels, size=21, shift=None):
-        self.size = dist(size, "size", low=1, integer=True)
+        self.size = dist(size, "size", low=1, high=MAX_KERNEL_SIZE, integer=True)
         if self.size.low is not None and isinstance(size, (int, float)) and int(size) % 2 == 0:
             raise ConfigError("size", f"kernel size must be odd, got {size}")
         if not isinstance(kernels, dict) or not kernels:

@@ -23,6 +23,12 @@ class _ModeChoice:
         return self.modes[pick_index(rng, self._cum)]
 
 
+# The largest enlarging factor a resize op may draw: the presets go up to 2 (BSRGAN+'s up
+# [1, 2], Real-ESRGAN's 1.5); 4 already makes a 2000 px crop a 0.8 GB float image, and a
+# larger factor (a typo) can only exhaust memory.
+MAX_RESIZE_FACTOR = 4
+
+
 def _apply_resize(img, params):
     out = resize(img, params["h"], params["w"], params["mode"])
     if params.get("clip"):
@@ -49,12 +55,12 @@ class Resize(Op):
                  relative_to="input", clip=False):
         if (scale is None) == (updown is None):
             raise ConfigError("scale", "give exactly one of 'scale' or 'updown'")
-        self.scale = dist(scale, "scale", low=0) if scale is not None else None
+        self.scale = dist(scale, "scale", low=0, high=MAX_RESIZE_FACTOR) if scale is not None else None
         if updown is not None:
             if not isinstance(updown, dict) or set(updown) - {"p", "up", "down"}:
                 raise ConfigError("updown", "expected {p: [up, down, keep], up: [1, a], down: [b, 1]}")
             self.updown_cum = cumulative(check_weights(updown.get("p"), "updown.p", 3))
-            self.up = dist(updown.get("up", [1, 1]), "updown.up", low=1)
+            self.up = dist(updown.get("up", [1, 1]), "updown.up", low=1, high=MAX_RESIZE_FACTOR)
             self.down = dist(updown.get("down", [1, 1]), "updown.down", low=0, high=1)
         self.mode = _ModeChoice(modes, mode_p)
         self.relative_to = check_choice(relative_to, "relative_to", ("input", "target"))

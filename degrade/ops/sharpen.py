@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from lightsr.degrade.distributions import check_number
+from lightsr.degrade.kernels import MAX_KERNEL_SIZE
 from lightsr.degrade.ops.base import Op, dist, register_op
 
 
@@ -53,7 +54,7 @@ class USM(Op):
 
     def __init__(self, *, weight=0.5, radius=50, threshold=10):
         self.weight = dist(weight, "weight", low=0)
-        self.radius = int(check_number(radius, "radius", low=1))
+        self.radius = int(check_number(radius, "radius", low=1, high=MAX_KERNEL_SIZE))  # the window is radius (made odd) wide
         self.threshold = float(check_number(threshold, "threshold", low=0))
 
     def sample(self, rng, shape, ctx):
