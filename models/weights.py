@@ -20,6 +20,14 @@ from lightsr.models.reparameterize import is_reparameterizable, reparameterize
 
 FORMAT = "lightsr-model-1"
 
+# A file's metadata is untrusted input: create_model builds the network before any tensor is
+# compared, so {"m": 100000000} would allocate gigabytes first. No zoo model has an integer
+# option above 256 (channels, blocks, window sizes); 4096 leaves room for wider variants and
+# still bounds what a file can make us allocate. Lists (per-stage depths) and mappings hold at most 64 items.
+MAX_OPTION_INT = 4096
+MAX_OPTION_LIST = 64
+MAX_SCALE = 16
+
 
 def save_model(model, path, extra=None):
     """Write a zoo model (made by ``create_model``) as safetensors with its spec, atomically."""
@@ -51,12 +59,59 @@ def read_metadata(path):
         raise LightSRError(f"{path}: not a safetensors file ({e})") from None
 
 
+def _check_option(path, key, value):
+    if isinstance(value, bool) or value is None or isinstance(value, (str, float)):
+        return
+    if isinstance(value, int):
+        if abs(value) > MAX_OPTION_INT:
+            raise LightSRError(f"{path}: metadata {key} = {value} is refused (integer options are at most {MAX_OPTION_INT} "
+                               f"in magnitude: a larger one can only be a damaged or hostile file)")
+    elif isinstance(value, list):
+        if len(value) > MAX_OPTION_LIST:
+            raise LightSRError(f"{path}: metadata {key} is refused (a list of {len(value)} items; at most {MAX_OPTION_LIST})")
+        for i, v in enumerate(value):
+            _check_option(path, f"{key}[{i}]", v)
+    elif isinstance(value, dict):
+        if len(value) > MAX_OPTION_LIST:
+            raise LightSRError(f"{path}: metadata {key} is refused (a mapping of {len(value)} keys; at most {MAX_OPTION_LIST})")
+        for k, v in value.items():
+            _check_option(path, f"{key}.{k}", v)
+
+
+def model_spec(path, meta):
+    """(architecture, scale, options) from a lightsr file's metadata, every value checked."""
+    arch = meta.get("architecture")
+    if not isinstance(arch, str) or not arch:
+        raise LightSRError(f"{path}: metadata architecture is missing")
+    try:
+        scale = int(meta.get("scale"))
+    except (TypeError, ValueError):
+        raise LightSRError(f"{path}: metadata scale is {meta.get('scale')!r}, not an integer") from None
+    if not 1 <= scale <= MAX_SCALE:
+        raise LightSRError(f"{path}: metadata scale = {scale} is refused (1 to {MAX_SCALE})")
+    try:
+        options = json.loads(meta.get("options", "{}"))
+    except (ValueError, RecursionError) as e:
+        raise LightSRError(f"{path}: metadata options is not valid JSON ({type(e).__name__})") from None
+    if not isinstance(options, dict):
+        raise LightSRError(f"{path}: metadata options is a {type(options).__name__}, not a JSON object")
+    for k, v in options.items():
+        _check_option(path, f"options.{k}", v)
+    return arch, scale, options
+
+
 def load_model(path, device="cpu"):
     """Recreate a model from a file written by ``save_model`` (strict: every key must match)."""
     meta = read_metadata(path)
     if meta.get("format") != FORMAT:
         raise LightSRError(f"{path}: no lightsr model metadata; use load_official for a paper's checkpoint")
-    model = create_model(meta["architecture"], scale=int(meta["scale"]), **json.loads(meta["options"]))
+    arch, scale, options = model_spec(path, meta)
+    try:
+        model = create_model(arch, scale=scale, **options)
+    except ConfigError as e:
+        raise LightSRError(f"{path}: metadata does not make a model ({e})") from None
+    except TypeError as e:  # an option the builder does not take
+        raise LightSRError(f"{path}: metadata options do not fit {arch} ({e})") from None
     if meta.get("form") == "deploy":
         spec, model = model.lightsr_spec, reparameterize(model)
         model.lightsr_spec = spec
