@@ -1,8 +1,10 @@
 """``lightsr train`` (also under torchrun for DDP)."""
 
+import os
 import sys
 
 from lightsr.commands.common import progress_bar
+from lightsr.errors import LightSRError
 
 
 def cmd_train(args):
@@ -29,18 +31,25 @@ def cmd_train(args):
             bar.set_postfix(post, refresh=False)
         elif kind == "resumed":
             messages.append(f"resumed from {data['checkpoint']} at step {data['step']}")
+        elif kind == "checkpoint_unreadable":
+            print(f"{cfg.name}: {data['error']}; resuming from the checkpoint before it", file=sys.stderr)
         elif kind == "non_finite":
             extra = f", rolled back to {data['rolled_back_to']}" if "rolled_back_to" in data else ""
             messages.append(f"step {data['step']}: non-finite loss, step skipped{extra}")
             print(f"{cfg.name}: {messages[-1]}", file=sys.stderr)
 
-    trainer = Trainer(cfg, run_dir=args.run_dir, resume=not args.no_resume, events=events)
+    run_dir = args.run_dir or os.path.join(cfg.output_root, cfg.name)
     try:
-        summary = trainer.fit()
-    finally:
-        if bar is not None:
-            bar.close()
-        trainer.close()
+        trainer = Trainer(cfg, run_dir=args.run_dir, resume=not args.no_resume, events=events)
+        try:
+            summary = trainer.fit()
+        finally:
+            if bar is not None:
+                bar.close()
+            trainer.close()
+    except OSError as e:  # disk full, permissions: checkpoints are written whole, the run resumes
+        raise LightSRError(f"{e.filename or run_dir}: {e.strerror or e} (checkpoints are written whole: "
+                           f"fix this and rerun the same command to resume from the last one)") from None
     if rank == 0:
         for m in messages:
             if not m.startswith("step"):

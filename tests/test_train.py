@@ -280,3 +280,139 @@ def test_training_degrades_on_the_device_as_the_workers_do(hr_dir, tmp_path, mon
     for a, b in zip(lr["workers"], lr["device"]):  # the same samples (keys), degraded on either path
         mse = float(((a.double() - b.double()) ** 2).mean())
         assert mse == 0 or 10 * np.log10(1.0 / mse) >= 35
+
+
+# ---------------------------------------------------------------- hostile conditions (issue #14)
+
+
+def _strict_json_lines(path):
+    def no_constants(name):
+        raise ValueError(f"{name} is not JSON")
+
+    return [json.loads(line, parse_constant=no_constants) for line in path.read_text().splitlines()]
+
+
+def _yaml(cfg, path):
+    from lightsr.trainers.schema import to_dict
+
+    path.write_text(yaml.safe_dump(to_dict(cfg)))
+    return str(path)
+
+
+def test_resume_refuses_a_config_that_changes_the_run(hr_dir, tmp_path, capsys):
+    from lightsr import cli
+
+    base = {"train.total_steps": 6, "checkpoint_every": 2, "val.type": "none"}
+    run(config(hr_dir, tmp_path, **base), tmp_path / "r", until=4)
+    saved = (tmp_path / "r" / "config.yml").read_text()
+    changed = config(hr_dir, tmp_path, **base, **{"train.optimizer.lr": 1e6, "data.patch": 48})
+    with pytest.raises(ConfigError, match="resuming this run with a different config") as info:
+        run(changed, tmp_path / "r")
+    lines = str(info.value).splitlines()[1:]
+    assert [line.strip() for line in lines] == ["data.patch: 32 -> 48", "train.optimizer.lr: 0.002 -> 1000000.0"]
+    with pytest.raises(ConfigError, match=r"train\.total_steps: 6 -> 9 \(the cosine schedule spans"):
+        run(config(hr_dir, tmp_path, **{**base, "train.total_steps": 9}), tmp_path / "r")
+    assert (tmp_path / "r" / "config.yml").read_text() == saved  # the refused values were not written
+    # from the command line: exit code 2, one line per key
+    path = _yaml(changed, tmp_path / "changed.yml")
+    assert cli.main(["train", path, "--run-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "train.optimizer.lr: 0.002 -> 1000000.0" in err and "Traceback" not in err
+    # how the run is watched, loaded or where it runs may change
+    safe = config(hr_dir, tmp_path, **{**base, "log_every": 3, "checkpoint_every": 3, "data.workers": 1, "val.every": 7,
+                                       "keep_checkpoints": 3})
+    trainer, summary = run(safe, tmp_path / "r")
+    assert summary["steps"] == 6
+    # total_steps may change when the schedule does not depend on it
+    const = {**base, "train.scheduler": {"type": "constant"}}
+    run(config(hr_dir, tmp_path, **const), tmp_path / "c", until=4)
+    assert run(config(hr_dir, tmp_path, **{**const, "train.total_steps": 8}), tmp_path / "c")[1]["steps"] == 8
+
+
+def test_run_name_cannot_leave_output_root(hr_dir, tmp_path):
+    for name in ("../../x", "/tmp/elsewhere", "a/b", "..", ".", "", "a\\b"):
+        with pytest.raises(ConfigError, match=r"^name: must be a plain folder name"):
+            config(hr_dir, tmp_path, name=name)
+    assert config(hr_dir, tmp_path, name="x4_espcn-v2.1").name == "x4_espcn-v2.1"
+
+
+def test_a_truncated_latest_checkpoint_falls_back_to_the_previous(hr_dir, tmp_path):
+    from lightsr.trainers.engine import Trainer
+
+    cfg = config(hr_dir, tmp_path, **{"train.total_steps": 6, "checkpoint_every": 2, "val.type": "none"})
+    run(cfg, tmp_path / "straight")
+    run(cfg, tmp_path / "r", until=4)  # checkpoints at steps 2 and 4; metrics up to step 4
+    state = tmp_path / "r" / "checkpoints" / "step-00000004" / "state.pt"
+    state.write_bytes(state.read_bytes()[:100])  # a crash or a full disk cut it
+    events = []
+    trainer = Trainer(cfg, run_dir=str(tmp_path / "r"), events=lambda k, d: events.append((k, d)))
+    trainer.fit()
+    trainer.close()
+    kinds = [k for k, _ in events]
+    assert kinds.index("checkpoint_unreadable") < kinds.index("resumed")
+    bad = dict(events)["checkpoint_unreadable"]
+    assert bad["error"].startswith(str(state)) and "\n" not in bad["error"]
+    assert dict(events)["resumed"]["step"] == 2
+    # steps 3 and 4 were trained again: metrics.jsonl holds each step once, as a straight run does
+    steps = [r["step"] for r in _strict_json_lines(tmp_path / "r" / "metrics.jsonl")]
+    assert steps == sorted(set(steps)) == list(range(1, 7))
+    assert losses(tmp_path / "r") == losses(tmp_path / "straight")
+
+
+def test_a_state_pt_with_code_is_refused_in_one_line(hr_dir, tmp_path):
+    from lightsr.errors import LightSRError
+
+    cfg = config(hr_dir, tmp_path, **{"train.total_steps": 2, "checkpoint_every": 2, "val.type": "none"})
+    run(cfg, tmp_path / "r", until=2)
+    torch.save({"step": _Sneaky()}, tmp_path / "r" / "checkpoints" / "step-00000002" / "state.pt")
+    with pytest.raises(LightSRError, match=r"state\.pt: refused: it holds Python objects other than tensors") as info:
+        run(cfg, tmp_path / "r")
+    assert "\n" not in str(info.value) and "weights_only" not in str(info.value)
+
+
+class _Sneaky:
+    def __reduce__(self):
+        return (print, ("this would run",))
+
+
+def test_non_finite_losses_are_null_in_metrics_and_all_skipped_fails(hr_dir, tmp_path):
+    from lightsr.errors import LightSRError
+    from lightsr.trainers.engine import Trainer
+
+    cfg = config(hr_dir, tmp_path, **{"train.total_steps": 4, "checkpoint_every": 2, "train.nan_guard": 100, "val.type": "none"})
+    trainer = Trainer(cfg, run_dir=str(tmp_path / "nan"))
+    trainer.pixel = lambda sr, hr: (sr - hr).abs().mean() * float("nan")
+    with pytest.raises(LightSRError, match=r"every step \(4\) had a non-finite loss and was skipped"):
+        trainer.fit()
+    trainer.close()
+    records = _strict_json_lines(tmp_path / "nan" / "metrics.jsonl")  # strict JSON: no bare NaN
+    assert any(r.get("event") == "non_finite" and r["loss/pixel"] is None for r in records)
+    assert not (tmp_path / "nan" / "model.safetensors").exists()
+
+
+def test_a_full_disk_in_training_is_one_line_and_the_run_resumes(hr_dir, tmp_path, monkeypatch, capsys):
+    import errno
+
+    from lightsr import cli
+    from lightsr.trainers import checkpoint
+
+    cfg = config(hr_dir, tmp_path, **{"train.total_steps": 4, "checkpoint_every": 2, "val.type": "none"})
+    path = _yaml(cfg, tmp_path / "t.yml")
+    real, calls = checkpoint._write, []
+
+    def full(p, data):
+        calls.append(p)
+        if len(calls) > 1:  # the second checkpoint's state.pt
+            raise OSError(errno.ENOSPC, "No space left on device", p)
+        return real(p, data)
+
+    monkeypatch.setattr(checkpoint, "_write", full)
+    assert cli.main(["train", path, "--run-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("lightsr train: error:")]  # (the rest: the progress bar)
+    assert len(lines) == 1 and "No space left on device" in lines[0] and "state.pt" in lines[0] and "Traceback" not in err
+    root = tmp_path / "r" / "checkpoints"
+    assert sorted(os.listdir(root)) == ["latest", "step-00000002"]  # no half-written checkpoint left
+    monkeypatch.undo()
+    assert cli.main(["train", path, "--run-dir", str(tmp_path / "r")]) == 0
+    assert "resumed from" in capsys.readouterr().out

@@ -1,12 +1,21 @@
 """The training config: close in shape to BasicSR's options (name, scale, network, datasets,
-train, val, logger), validated before anything runs. See configs/ for recipes."""
+train, val, logger), validated before anything runs. See configs/ for recipes.
 
+A resumed run keeps its config: ``check_resume`` compares the resolved config with the run's
+saved config.yml and refuses any difference except in ``RESUME_SAFE`` keys, which change how
+the run is watched or where it runs, never what it trains."""
+
+import dataclasses
+import os
+import typing
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
+import yaml
+
 from lightsr.degrade.config import load_yaml
 from lightsr.errors import ConfigError
-from lightsr.trainers.schema import apply_overrides, from_dict
+from lightsr.trainers.schema import apply_overrides, from_dict, to_dict
 
 
 @dataclass
@@ -191,6 +200,10 @@ class Config:
     output_root: str = "runs"
 
     def validate(self, path):
+        name = self.name
+        if (not name or name in (".", "..") or os.path.isabs(name) or "/" in name or "\\" in name or "\0" in name
+                or (os.altsep and os.altsep in name)):
+            raise ConfigError("name", f"must be a plain folder name (it names the run folder under output_root), got {name!r}")
         if self.model is None:
             raise ConfigError("model", "required: {name: <zoo model>, options: {...}}")
         from lightsr.models import model_info
@@ -225,3 +238,54 @@ def load_config(path, overrides=()):
     if not isinstance(data, dict):
         raise ConfigError(str(path), "a training config must be a mapping")
     return from_dict(Config, apply_overrides(data, overrides))
+
+
+# Keys that may change when a run is resumed: they change logging, checkpointing, validation
+# frequency, data loading speed or the machine, not the optimisation. (The training stream is
+# counter-based, so data.workers does not change the batches; device moves a run between
+# machines.) train.total_steps may change with a constant or multi-step schedule; the cosine
+# schedule is stretched over total_steps, so there it would change every remaining step's rate.
+RESUME_SAFE = ("name", "output_root", "device", "log_every", "checkpoint_every", "keep_checkpoints", "tensorboard",
+               "val.every", "data.workers", "train.total_steps")
+
+
+def _differences(cls, saved, new, path=""):
+    """(key, saved value, new value) for every field of ``cls`` that differs; fields missing from
+    ``saved`` (added by a later lightsr) are not compared."""
+    out = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        key = f"{path}.{f.name}" if path else f.name
+        if f.name not in saved:
+            continue
+        old, value = saved[f.name], new.get(f.name)
+        tp = hints[f.name]
+        sub = [a for a in typing.get_args(tp) if dataclasses.is_dataclass(a)] or ([tp] if dataclasses.is_dataclass(tp) else [])
+        if sub and isinstance(old, dict) and isinstance(value, dict):
+            out += _differences(sub[0], old, value, key)
+        elif old != value:
+            out.append((key, old, value))
+    return out
+
+
+def check_resume(cfg, run_dir, step):
+    """Refuse to resume the run in ``run_dir`` (at checkpoint ``step``) with a config that changes it."""
+    path = os.path.join(run_dir, "config.yml")
+    if not os.path.isfile(path):
+        return
+    saved = load_yaml(path)
+    if not isinstance(saved, dict):
+        raise ConfigError(path, "the run's saved config is not a mapping; remove the run folder or use --no-resume")
+    new = yaml.safe_load(yaml.safe_dump(to_dict(cfg), sort_keys=False))  # the form config.yml holds
+    lines = []
+    for key, old, value in _differences(Config, saved, new):
+        if key == "train.total_steps":
+            if cfg.train.scheduler.type == "cosine":
+                lines.append(f"{key}: {old} -> {value} (the cosine schedule spans train.total_steps)")
+            elif value < step:
+                lines.append(f"{key}: {old} -> {value} (below the checkpoint's step {step})")
+        elif key not in RESUME_SAFE:
+            lines.append(f"{key}: {old!r} -> {value!r}")
+    if lines:
+        raise ConfigError(path, "resuming this run with a different config would change it; use the saved values, "
+                                "--no-resume to start over, or another --run-dir:\n  " + "\n  ".join(lines))

@@ -7,6 +7,7 @@ metrics go to ``run/metrics.jsonl`` (and TensorBoard when installed).
 
 import copy
 import json
+import math
 import os
 import time
 
@@ -21,6 +22,7 @@ from lightsr.files import atomic_write_text
 from lightsr.models import create_model, model_info
 from lightsr.models.weights import load_model, save_model
 from lightsr.trainers import checkpoint as ckpt
+from lightsr.trainers.config import check_resume
 from lightsr.trainers.data import train_loader, validation_pairs
 from lightsr.trainers.distillation import PrivilegedEncoder, PrivilegedTeacher, feature_loss, load_encoder, save_encoder
 from lightsr.trainers.losses import AdversarialLoss, PerceptualLoss, pixel_loss, total_variation
@@ -146,12 +148,10 @@ class Trainer:
 
         self.step, self.nan_streak, self.history = 0, 0, []
         if resume:
-            latest = ckpt.latest_checkpoint(self.ckpt_dir)
-            if latest:
-                self._restore(latest)
-                self.events("resumed", {"step": self.step, "checkpoint": latest})
+            self._resume()
         if self.rank == 0:
             os.makedirs(self.run_dir, exist_ok=True)
+            self._trim_metrics()
             atomic_write_text(os.path.join(self.run_dir, "config.yml"), yaml.safe_dump(to_dict(cfg), sort_keys=False))
         self.val_pairs = validation_pairs(cfg) if self.rank == 0 else []
         self._tb = None
@@ -234,6 +234,22 @@ class Trainer:
             self.sched_d.load_state_dict(state["sched_d"])
         ckpt.set_rng_state(state["rng"])
         self.step, self.nan_streak, self.history = state["step"], state["nan_streak"], list(state["history"])
+
+    def _resume(self):
+        """Restore the newest readable checkpoint, after checking that the config still fits the run.
+        An unreadable one (truncated by a crash or a full disk) is reported and the previous one used."""
+        folders = ckpt.checkpoint_folders(self.ckpt_dir)
+        for folder in folders:
+            check_resume(self.cfg, self.run_dir, int(os.path.basename(folder)[len("step-"):]))
+            try:
+                self._restore(folder)
+            except ckpt.UnreadableCheckpoint as e:
+                self.events("checkpoint_unreadable", {"checkpoint": folder, "error": str(e)})
+                continue
+            self.events("resumed", {"step": self.step, "checkpoint": folder})
+            return
+        if folders:
+            raise LightSRError(f"{self.ckpt_dir}: no checkpoint can be read; use --no-resume to start over")
 
     # ------------------------------------------------------------ the step
 
@@ -396,11 +412,30 @@ class Trainer:
         self.model.train()
         return {m: totals[m] / max(len(self.val_pairs), 1) for m in v.metrics}
 
+    def _trim_metrics(self):
+        """metrics.jsonl from the resumed step on is written again: drop the lines after it (and a
+        partial last line), so that no step appears twice."""
+        path = os.path.join(self.run_dir, "metrics.jsonl")
+        if not os.path.isfile(path):
+            return
+        keep = []
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if line.endswith("\n") and isinstance(record, dict) and record.get("step", 0) <= self.step:
+                    keep.append(line)
+        atomic_write_text(path, "".join(keep))
+
     def _log(self, record):
         if self.rank != 0:
             return
+        # strict JSON: a non-finite number is written as null (bare NaN is not JSON)
+        safe = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
         with open(os.path.join(self.run_dir, "metrics.jsonl"), "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(json.dumps(safe, allow_nan=False) + "\n")
         if self.cfg.tensorboard:
             if self._tb is None:
                 try:
@@ -428,12 +463,14 @@ class Trainer:
         wait = busy = 0.0
         window = []
         last_val = None
+        ran = skipped = 0
         while self.step < stop:
             t0 = time.perf_counter()
             batch = next(batches)
             t1 = time.perf_counter()
             losses = self.train_step(batch)
             self.step += 1
+            ran, skipped = ran + 1, skipped + ("skipped" in losses)
             t2 = time.perf_counter()
             wait, busy = wait + (t1 - t0), busy + (t2 - t0)
             window.append(losses)
@@ -453,6 +490,9 @@ class Trainer:
             if self.step % cfg.checkpoint_every == 0 or self.step in (total, stop):
                 self.save()
             self.events("step", info)
+        if ran and skipped == ran:
+            raise LightSRError(f"{self.run_dir}: every step ({ran}) had a non-finite loss and was skipped, so the model did not "
+                               f"train; lower train.optimizer.lr, enable train.grad_clip or check the data")
         summary = {"steps": self.step, "run_dir": self.run_dir, "val": last_val, "data_wait": wait / busy if busy else 0.0}
         if self.rank == 0 and self.step == total:
             final = os.path.join(self.run_dir, "model.safetensors")
