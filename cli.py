@@ -13,6 +13,28 @@ from lightsr.commands.train import cmd_train
 from lightsr.errors import LightSRError
 
 
+def _pixels(text):
+    """--max-pixels: an integer, or a float like 2e8; 0 lifts lightsr's own limit."""
+    try:
+        value = int(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a pixel count: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return value
+
+
+def _add_max_pixels(p):
+    p.add_argument("--max-pixels", type=_pixels, metavar="N",
+                   help="refuse images of more pixels than this, read from their header (default 2**27 = 134M; 0: no limit)")
+
+
+def _add_offline(p):
+    p.add_argument("--offline", action="store_true",
+                   help="never download weight files: every lookup is local, a missing file is an error "
+                        "(also LIGHTSR_OFFLINE=1)")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="lightsr", description="Real-world degradation and lightweight blind SR.")
     parser.add_argument("--version", action="version", version=f"lightsr {__version__}")
@@ -32,6 +54,7 @@ def build_parser():
     p.add_argument("--shard", default="0/1", help="I/N: this process's share of a job array")
     p.add_argument("--alpha", default="drop", choices=["drop", "white", "black", "error"], help="what to do with transparency")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_max_pixels(p)
     p.add_argument("--force", action="store_true", help="write into a non-empty --output that is not a lightsr job "
                                                         "(files with the outputs' names are replaced)")
     p.set_defaults(func=cmd_degrade)
@@ -50,6 +73,7 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--scale", type=int)
     p.add_argument("--patch", type=int, default=256, help="centre crop of the input shown (HR size)")
+    _add_max_pixels(p)
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("train", help="train a model from a YAML recipe (resumes from its last checkpoint)")
@@ -57,6 +81,7 @@ def build_parser():
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. train.total_steps=2000")
     p.add_argument("--run-dir", help="where checkpoints, logs and the model go (default: output_root/name)")
     p.add_argument("--no-resume", action="store_true", help="start over even if the run folder has checkpoints")
+    _add_offline(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("models", help="list the model zoo with parameters, MACs and the published figures")
@@ -80,7 +105,10 @@ def build_parser():
             prec.add_argument("--half", action="store_true", help="fp16 (CUDA)")
             prec.add_argument("--bf16", action="store_true")
             p.add_argument("--alpha", choices=["model", "bicubic"], default="model", help="how to upscale transparency")
+            p.add_argument("--overwrite", action="store_true", help="replace outputs that exist (default: skip them)")
             p.add_argument("--quiet", action="store_true")
+            _add_max_pixels(p)
+            _add_offline(p)
             p.set_defaults(func=cmd_upscale)
         else:
             p.add_argument("--onnx", required=True, help="output .onnx file")
@@ -101,7 +129,7 @@ def build_parser():
     p.add_argument("--report", help="write a self-contained HTML report here")
     p.add_argument("--title", default="lightsr evaluation")
     p.add_argument("--crops", type=int, default=6, help="images shown side by side in the report")
-    p.add_argument("--weights-dir", help="folder of metric weight files (never downloaded)")
+    p.add_argument("--weights-dir", help="folder of metric weight files (looked up first; see --offline)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--benchmark", help="paper-style table on standard sets: set5,set14,b100,urban100,manga109 (with --root)")
     p.add_argument("--root", help="folder holding the standard datasets as unpacked (Set5/, Set14/, B100/, ...)")
@@ -109,6 +137,8 @@ def build_parser():
     p.add_argument("--weights", help="with --benchmark: the authors' checkpoint for a zoo name")
     p.add_argument("--random-init", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true")
+    _add_max_pixels(p)
+    _add_offline(p)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", help="benchmarks")
@@ -124,23 +154,30 @@ def build_parser():
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=cmd_bench_models)
 
-    p = sub.add_parser("demo", help="the main job on the embedded photos: degrade, train, upscale, evaluate, report")
+    p = sub.add_parser("demo", help="the main job on the embedded photos: blind x4 SR in two stages, evaluated, with a report")
     p.add_argument("--out", default="lightsr-demo")
-    p.add_argument("--preset", default="realesrgan", help="degradation of the generated dataset")
-    p.add_argument("--steps", type=int, default=3000, help="training steps (the recipe's own count is 12000)")
+    p.add_argument("--steps", type=int, help="stage 1 steps (default: the x4_blind_stage1_cpu recipe's; --classic: 3000)")
+    p.add_argument("--gan-steps", type=int, help="stage 2 steps (default: the x4_blind_stage2_cpu recipe's)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--per-image", type=int, default=4)
     p.add_argument("--faces", type=int, default=12, help="real LR faces to upscale and evaluate")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--weights-dir", help="folder of metric weight files")
+    p.add_argument("--workers", type=int, help="data loader workers (default: all cores but one; --classic: degrade workers)")
+    p.add_argument("--weights-dir", help="folder of weight files (VGG16 for LPIPS and the perceptual loss, metrics)")
     p.add_argument("--no-debian", action="store_true", help="only scikit-image's photos")
+    p.add_argument("--classic", action="store_true", help="the non-blind story: bicubic pairs, L1, SESR-M5")
+    p.add_argument("--preset", default="realesrgan", help="--classic: degradation of the generated dataset")
+    p.add_argument("--per-image", type=int, default=4, help="--classic: degraded samples per photo")
     p.add_argument("--quiet", action="store_true")
+    _add_offline(p)
     p.set_defaults(func=cmd_demo)
     return parser
 
 
 def main(argv=None):
+    from lightsr.weights_dir import set_offline
+
     args = build_parser().parse_args(argv)
+    offline = getattr(args, "offline", False)
+    previous = set_offline(True) if offline else None
     try:
         return args.func(args)
     except LightSRError as e:
@@ -149,6 +186,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"lightsr {args.command}: interrupted (rerun the same command to resume)", file=sys.stderr)
         return 130
+    finally:
+        if offline:
+            set_offline(previous)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ def cmd_degrade(args):
     job = DegradeJob(
         input_dir=args.input, output_dir=args.output, pipeline=args.config or args.preset, scale=args.scale,
         seed=args.seed, patch=args.patch, per_image=args.per_image, alpha=args.alpha, workers=args.workers,
-        shard=parse_shard(args.shard), force=args.force,
+        shard=parse_shard(args.shard), force=args.force, max_pixels=args.max_pixels,
     )
     summary = run_degrade_job(job, quiet=args.quiet)
     return 1 if summary.failed else 0
@@ -79,19 +79,36 @@ def _center_crop(img, size, scale):
     return img[top:top + size, left:left + size]
 
 
-def make_sheet(pipeline_name, image_path, output, samples=6, seed=0, scale=None, patch=256):
+def make_sheet(pipeline_name, image_path, output, samples=6, seed=0, scale=None, patch=256, max_pixels=None):
+    import os
+
+    import cv2
+
     from lightsr.degrade.presets import load_pipeline
     from lightsr.degrade.sheet import inspection_sheet
-    from lightsr.images import read_image, write_image
+    from lightsr.errors import LightSRError
+    from lightsr.images import WRITE_EXTENSIONS, check_min_size, read_image, write_image
 
+    ext = os.path.splitext(output)[1].lower()
+    if ext not in WRITE_EXTENSIONS:
+        raise LightSRError(f"{output}: unsupported sheet extension {ext or '(none)'!r} (use {', '.join(WRITE_EXTENSIONS)})")
+    if os.path.isdir(output):
+        raise LightSRError(f"{output}: --output is a folder; give a sheet file such as sheet.png")
     pipeline = load_pipeline(pipeline_name, scale=scale)
-    hr = _center_crop(read_image(image_path)[0], patch, pipeline.scale)
-    sheet, _ = inspection_sheet(pipeline, hr, samples=samples, seed=seed)
+    image = read_image(image_path, max_pixels=max_pixels)[0]
+    check_min_size(image_path, image, 4 * pipeline.scale, f"inspect at x{pipeline.scale}")
+    hr = _center_crop(image, patch, pipeline.scale)
+    try:
+        sheet, _ = inspection_sheet(pipeline, hr, samples=samples, seed=seed)
+    except (ValueError, RuntimeError, IndexError, MemoryError, cv2.error) as e:  # not a user mistake: name the file
+        lines = str(e).strip().splitlines()
+        raise LightSRError(f"{image_path}: the pipeline failed on it ({type(e).__name__}: {lines[-1] if lines else ''})") from None
     write_image(output, sheet)
     return sheet
 
 
 def cmd_inspect(args):
-    sheet = make_sheet(args.config or args.preset, args.input, args.output, args.samples, args.seed, args.scale, args.patch)
+    sheet = make_sheet(args.config or args.preset, args.input, args.output, args.samples, args.seed, args.scale, args.patch,
+                       max_pixels=getattr(args, "max_pixels", None))
     print(f"{args.output}: {sheet.shape[1]}x{sheet.shape[0]} inspection sheet, {args.samples} samples")
     return 0

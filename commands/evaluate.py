@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import math
 import os
 import sys
 
@@ -23,7 +24,7 @@ def _centre(img, size):
     return img[top:top + s, left:left + s]
 
 
-def report_crops(methods, ref_dir, lr_dir, scale, count=6, size=128):
+def report_crops(methods, ref_dir, lr_dir, scale, count=6, size=128, max_pixels=None):
     """[(image, [(label, crop)])]: bicubic (from the LR), every method's output, the HR."""
     from lightsr.degrade.resize import imresize_matlab
     from lightsr.eval.evaluate import _stems
@@ -38,21 +39,46 @@ def report_crops(methods, ref_dir, lr_dir, scale, count=6, size=128):
     for name in names:
         panels = []
         if name in lrs:
-            lr = read_image(lrs[name])[0]
+            lr = read_image(lrs[name], max_pixels=max_pixels)[0]
             panels.append(("LR, MATLAB bicubic", _centre(imresize_matlab(lr, scale), size)))
         for label, files in folders:
             if name in files:
-                panels.append((label, _centre(read_image(files[name])[0], size)))
+                panels.append((label, _centre(read_image(files[name], max_pixels=max_pixels)[0], size)))
         if name in refs:
-            panels.append(("HR", _centre(read_image(refs[name])[0], size)))
+            panels.append(("HR", _centre(read_image(refs[name], max_pixels=max_pixels)[0], size)))
         out.append((name, panels))
     return out
 
 
+def _json_row(row):
+    """A row with non-finite values written as null (JSON has no inf/NaN), named under "nonfinite"."""
+    out, odd = {}, {}
+    for k, v in row.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            out[k], odd[k] = None, "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+        else:
+            out[k] = v
+    if odd:
+        out["nonfinite"] = odd  # e.g. psnr of an output identical to its reference: inf
+    return out
+
+
+def _finite(obj):
+    """``obj`` with every non-finite float replaced by None (valid JSON everywhere, e.g. in a model's info)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def _print(methods, metrics, fmt):
     if fmt == "json":
-        print(json.dumps([{"method": m.name, "folder": m.folder, "info": m.info, "mean": {k: m.mean(k) for k in metrics},
-                           "images": m.rows, "errors": m.errors} for m in methods], indent=1))
+        print(json.dumps(_finite([{"method": m.name, "folder": m.folder, "info": m.info, "mean": {k: m.mean(k) for k in metrics},
+                                   "images": [_json_row(r) for r in m.rows], "errors": m.errors} for m in methods]),
+                         indent=1, allow_nan=False))
         return
     if fmt == "csv":
         buf = io.StringIO()
@@ -98,8 +124,9 @@ def cmd_benchmark(args):
             bar.close()
     info = model_info(model.lightsr_spec["name"])
     if args.format == "json":
-        print(json.dumps({"model": info.name, "scale": scale, "results": results,
-                          "published": dict(info.published[scale].psnr_ssim) if scale in info.published else {}}, indent=1))
+        print(json.dumps(_finite({"model": info.name, "scale": scale, "results": results,
+                                  "published": dict(info.published[scale].psnr_ssim) if scale in info.published else {}}),
+                         indent=1, allow_nan=False))
     else:
         print(format_table(results, info.name, scale, info.published.get(scale), "md" if args.format == "md" else "table"))
         print("\nY channel (BT.601), crop border = scale, outputs rounded to 8 bits; LR read where the set ships it at this "
@@ -123,9 +150,12 @@ def cmd_eval(args):
     if args.lrc_kernel:
         import numpy as np
 
-        kernel = np.load(args.lrc_kernel)
+        try:
+            kernel = np.load(args.lrc_kernel, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise LightSRError(f"{args.lrc_kernel}: not a readable .npy kernel ({str(e).splitlines()[0]})") from None
     ev = Evaluator(metrics, scale=args.scale, y=args.y, crop_border=args.crop_border, device=args.device,
-                   weights_dir=args.weights_dir, lrc_kernel=kernel)
+                   weights_dir=args.weights_dir, lrc_kernel=kernel, max_pixels=getattr(args, "max_pixels", None))
     missing = [m for m in ev.metrics if (m in ("psnr", "ssim", "lpips", "ifc") and not args.ref) or (m == "lrc" and not args.lr)]
     if missing:
         raise LightSRError(f"metrics {', '.join(missing)} need {'--ref' if any(m != 'lrc' for m in missing) else '--lr'}")
@@ -146,9 +176,12 @@ def cmd_eval(args):
         notes = [f"x{args.scale}; {'Y channel' if args.y else 'RGB'}; crop border {ev.crop} for full-reference metrics; "
                  f"lrc = PSNR between the SR output degraded back ({'given kernel' if kernel is not None else 'MATLAB bicubic'}) "
                  f"and its LR input"]
-        crops = report_crops(methods, args.ref, args.lr, args.scale, args.crops) if args.crops else ()
+        crops = report_crops(methods, args.ref, args.lr, args.scale, args.crops, max_pixels=ev.max_pixels) if args.crops else ()
         page = build_report(args.title, [{"methods": methods, "metrics": ev.metrics, "crops": crops}], ev.higher_is_better, notes)
-        atomic_write_text(args.report, page)
+        try:
+            atomic_write_text(args.report, page)
+        except OSError as e:
+            raise LightSRError(f"{args.report}: cannot write the report ({e.strerror or e})") from None
         print(f"report: {args.report}", file=sys.stderr)  # stdout holds only the results (csv/json stay parseable)
     return 1 if any(m.errors for m in methods) else 0
 

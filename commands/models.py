@@ -119,41 +119,82 @@ def cmd_models(args):
 # ---------------------------------------------------------------- upscale
 
 
+def _output_names(inputs, out_dir):
+    """({input: output path}, [one-line failure per input whose output name another input also gets])."""
+    by_name = {}
+    for path in inputs:
+        by_name.setdefault(os.path.splitext(os.path.basename(path))[0] + ".png", []).append(path)
+    targets, collisions = {}, []
+    for name, paths in by_name.items():
+        if len(paths) > 1:
+            others = ", ".join(os.path.basename(p) for p in paths)
+            collisions += [f"{p}: {others} would all be written as {name}; rename all but one (none of them was upscaled)"
+                           for p in paths]
+        else:
+            targets[paths[0]] = os.path.join(out_dir, name)
+    return targets, collisions
+
+
+def _prepare_output(folder):
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise LightSRError(f"{folder}: --output must be a folder, and this is a file")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise LightSRError(f"{folder}: cannot create the output folder ({e.strerror or e})") from None
+
+
 def cmd_upscale(args):
     from lightsr.images import IMAGE_EXTENSIONS, list_images, read_image_with_alpha, write_image
     from lightsr.models.inference import Upscaler
 
     precision = "fp16" if args.half else "bf16" if args.bf16 else "fp32"
-    model = resolve_model(args.model, args.scale, args.weights, args.random_init)
-    up = Upscaler(model, device=args.device, precision=precision, tile=args.tile, tile_pad=args.tile_pad,
-                  alpha_mode=args.alpha)
     if os.path.isdir(args.input):
         inputs = list_images(args.input)
     elif args.input.lower().endswith(IMAGE_EXTENSIONS) or os.path.exists(args.input):
         inputs = [args.input]
     else:
         raise LightSRError(f"{args.input}: no such file or folder")
-    os.makedirs(args.output, exist_ok=True)
+    _prepare_output(args.output)
+    model = resolve_model(args.model, args.scale, args.weights, args.random_init)
+    up = Upscaler(model, device=args.device, precision=precision, tile=args.tile, tile_pad=args.tile_pad,
+                  alpha_mode=args.alpha)
     from lightsr.commands.evaluate import write_model_info
 
     write_model_info(model, args.output)
-    failed = []
+    targets, failed = _output_names(inputs, args.output)
+    skipped, done = [], 0
+    overwrite = getattr(args, "overwrite", False)
     bar = progress_bar(len(inputs), "upscale", "img") if not args.quiet else None
-    for path in inputs:
+    if bar and failed:
+        bar.update(len(failed))
+    for path, target in targets.items():
         try:
-            rgb, alpha, info = read_image_with_alpha(path)
-            out, out_alpha = up.upscale(rgb, alpha)
-            name = os.path.splitext(os.path.basename(path))[0] + ".png"
-            write_image(os.path.join(args.output, name), out, 16 if info.bit_depth == 16 else 8, alpha=out_alpha)
+            if os.path.exists(target) and os.path.samefile(target, path):
+                raise LightSRError(f"{path}: its output {target} is the input itself; choose another --output")
+            if os.path.exists(target) and not overwrite:
+                skipped.append(target)
+            else:
+                rgb, alpha, info = read_image_with_alpha(path, getattr(args, "max_pixels", None))
+                try:
+                    out, out_alpha = up.upscale(rgb, alpha)
+                except (RuntimeError, ValueError, MemoryError) as e:  # too small for the model, out of memory, ...
+                    h, w = rgb.shape[:2]
+                    small = f"is {w}x{h}, too small for {up.info.name}? " if min(h, w) < 32 else ""
+                    detail = str(e).splitlines()[0] if str(e) else ""
+                    raise LightSRError(f"{path}: {small}{type(e).__name__}: {detail}") from None
+                write_image(target, out, 16 if info.bit_depth == 16 else 8, alpha=out_alpha)
+                done += 1
         except LightSRError as e:
             failed.append(str(e))
-        except RuntimeError as e:  # e.g. out of memory on a large image: say so, go on
-            failed.append(f"{path}: {e}".splitlines()[0])
         if bar:
             bar.update(1)
     if bar:
         bar.close()
-    print(f"{args.output}: {len(inputs) - len(failed)} image(s) upscaled x{up.scale} with {up.info.name}, {len(failed)} failed")
+    print(f"{args.output}: {done} image(s) upscaled x{up.scale} with {up.info.name}, {len(skipped)} skipped"
+          f"{' (output exists; --overwrite to replace)' if skipped else ''}, {len(failed)} failed")
+    for target in skipped:
+        print(f"  skipped: {target} exists", file=sys.stderr)
     for message in failed:
         print(f"  failed: {message}", file=sys.stderr)
     return 1 if failed else 0

@@ -55,6 +55,7 @@ class DegradeJob:
     workers: int = 0
     shard: tuple = (0, 1)
     force: bool = False  # write into a non-empty folder that holds no job.json
+    max_pixels: int = None  # inputs above it are refused from their header (None: images.MAX_PIXELS)
 
 
 @dataclass
@@ -352,7 +353,7 @@ def _work(group):
     or "fatal" (the outputs cannot be written: the job stops)."""
     pipeline, job, prefix = _STATE["pipeline"], _STATE["job"], _STATE["prefix"]
     try:
-        hr, info = read_image(group[0].source, job.alpha)
+        hr, info = read_image(group[0].source, job.alpha, job.max_pixels)
     except LightSRError as e:
         return [("failed", item, str(e)) for item in group]
     out = []
@@ -362,7 +363,8 @@ def _work(group):
         except _WriteFailed as e:
             return out + [("fatal", it, str(e)) for it in group[len(out):]]
         except LightSRError as e:
-            out.append(("failed", item, str(e)))
+            message = str(e)  # a pipeline's error names the op: add the file
+            out.append(("failed", item, message if item.source in message else f"{item.source}: {message}"))
         except Exception as e:  # keep the job going; report what broke on which file
             out.append(("failed", item, f"{item.source}: {type(e).__name__}: {e}"))
     return out

@@ -1,21 +1,31 @@
-"""No-reference quality through pyiqa, strictly offline.
+"""No-reference quality through pyiqa, with every weight file checked before pyiqa loads it.
 
-pyiqa fetches weight files when a metric is created. Here every fetch is redirected to the
-weights folders (``--weights-dir``, ``$LIGHTSR_WEIGHTS``, ``~/.cache/lightsr/weights``, then
-pyiqa's own cache); a missing file is a one-line error naming the file and where to put it,
-never a network call. NIQE's parameters come from basicsr's shipped ``niqe_pris_params.npz``
-(written as the .mat file pyiqa reads); PIQE needs no file.
+pyiqa fetches weight files when a metric is created, and loads some of them with
+``torch.load(weights_only=False)``, which runs any code pickled into the file. Here every fetch
+is resolved first in the weights folders (``--weights-dir``, ``$LIGHTSR_WEIGHTS``,
+``~/.cache/lightsr/weights``), then pyiqa's / torch hub's own caches; when the file is not there
+and lightsr is online, pyiqa's (or torch's) own downloader fetches it into its usual cache. Any
+file found or fetched passes :func:`lightsr.weights_dir.verify_tensors_only` before pyiqa sees
+it, and ``torch.load`` runs with ``weights_only=True`` while a metric is built. Offline
+(``--offline`` / ``LIGHTSR_OFFLINE=1``) or when the download fails, a missing file is a one-line
+error naming the file and where to put it. NIQE's parameters come from basicsr's shipped
+``niqe_pris_params.npz`` (written as the .mat file pyiqa reads); PIQE needs no file.
 """
 
 import contextlib
+import functools
+import hashlib
+import http.client
+import io
 import os
 
 import numpy as np
 
 from lightsr.errors import LightSRError
-from lightsr.weights_dir import search_dirs
+from lightsr.weights_dir import is_offline, missing_file_error, search_dirs, verify_tensors_only
 
 NIQE_MAT = "niqe_modelparameters.mat"
+NETWORK_ERRORS = (OSError, http.client.HTTPException)  # URLError, requests' and socket errors are OSErrors
 
 
 def _basicsr_niqe_mat(weights_dir=None):
@@ -40,46 +50,119 @@ def _basicsr_niqe_mat(weights_dir=None):
     return path
 
 
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(functools.partial(f.read, 1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _resolve(url, folders, weights_dir, download, file_name=None, sha256=None):
+    """A checked local path for ``url``: found in the folders, else downloaded (online) by ``download()``.
+
+    With ``sha256`` (a digest pyiqa pins in the URL, as for OpenAI's CLIP archives), a file
+    byte-identical to the published one is accepted as it is; any other file must be tensors-only.
+    """
+    name = file_name or os.path.basename(url.split("?")[0])
+    path = next((os.path.join(d, name) for d in [*search_dirs(weights_dir), *folders]
+                 if d and os.path.isfile(os.path.join(d, name))), None)
+    if path is None:
+        if is_offline():
+            raise missing_file_error(name, weights_dir, source=url, note="offline: --offline or LIGHTSR_OFFLINE=1")
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # pyiqa prints 'Downloading: ...' to stdout
+                path = download()
+        except NETWORK_ERRORS as e:
+            raise missing_file_error(name, weights_dir, source=url,
+                                     note=f"download failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    if sha256 and _sha256(path) == sha256:
+        return path
+    return verify_tensors_only(path)
+
+
 @contextlib.contextmanager
-def offline_pyiqa(weights_dir=None):
-    """Within the block, pyiqa and torch.hub resolve weight URLs to local files or fail at once."""
+def pyiqa_weights(weights_dir=None):
+    """Within the block, pyiqa's and torch hub's weight fetches go through :func:`_resolve`
+    (local first, verified, downloaded only when online) and ``torch.load`` is tensors-only."""
     import sys
 
+    import torch
     import torch.hub
     from pyiqa.utils import download_util
 
-    def local(url, model_dir=None, progress=True, file_name=None, **_):
-        name = file_name or os.path.basename(url.split("?")[0])
-        folders = [*search_dirs(weights_dir), model_dir or download_util.DEFAULT_CACHE_DIR,
-                   os.path.join(torch.hub.get_dir(), "checkpoints")]
-        for folder in folders:
-            if folder and os.path.isfile(os.path.join(folder, name)):
-                return os.path.join(folder, name)
-        raise LightSRError(f"needs the weight file {name} (from {url}): put it in {search_dirs(weights_dir)[0]} "
-                           f"(or --weights-dir); lightsr never downloads")
+    from lightsr.weights_dir import _numpy_safe_globals
+
+    original_fetch = download_util.load_file_from_url
+    original_hub = torch.hub.load_state_dict_from_url
+    original_load = torch.load
+    hub_checkpoints = os.path.join(torch.hub.get_dir(), "checkpoints")
+
+    def fetch(url, model_dir=None, progress=True, file_name=None, **_):
+        folders = [model_dir or download_util.DEFAULT_CACHE_DIR, hub_checkpoints]
+        return _resolve(url, folders, weights_dir, lambda: original_fetch(url, model_dir, progress, file_name), file_name)
 
     def hub_state_dict(url, model_dir=None, map_location=None, progress=True, check_hash=False, file_name=None, **_):
-        import torch
+        folder = model_dir or hub_checkpoints
 
-        return torch.load(local(url, model_dir, file_name=file_name), map_location=map_location, weights_only=True)
+        def download():
+            os.makedirs(folder, exist_ok=True)
+            target = os.path.join(folder, file_name or os.path.basename(url.split("?")[0]))
+            torch.hub.download_url_to_file(url, target, progress=progress)  # writes a temporary, then renames
+            return target
 
-    patched = []
+        path = _resolve(url, [folder, download_util.DEFAULT_CACHE_DIR], weights_dir, download, file_name)
+        return safe_load(path, map_location=map_location)
+
+    def clip_download(original):
+        def resolve(url, root):  # OpenAI's CLIP archives (TorchScript) are pinned by the SHA-256 in their URL
+            return _resolve(url, [root], weights_dir, lambda: original(url, root), sha256=url.split("/")[-2])
+
+        return resolve
+
+    def safe_load(f, *args, **kwargs):
+        kwargs["weights_only"] = True  # pyiqa passes weights_only=False for some files
+        with torch.serialization.safe_globals(_numpy_safe_globals()):
+            return original_load(f, *args, **kwargs)
+
+    for arch in ("pyiqa.archs.clip_model", "pyiqa.archs.afineclip_model"):
+        with contextlib.suppress(ImportError):
+            __import__(arch)
+    hooks = {"load_file_from_url": lambda original: fetch, "_download": clip_download}
+    patched = [(download_util, "load_file_from_url", original_fetch, fetch),
+               (torch.hub, "load_state_dict_from_url", original_hub, hub_state_dict),
+               (torch, "load", original_load, safe_load)]
     for name, module in list(sys.modules.items()):
-        if name.startswith("pyiqa") and getattr(module, "load_file_from_url", None) is download_util.load_file_from_url:
-            patched.append((module, "load_file_from_url", module.load_file_from_url))
-    patched.append((download_util, "load_file_from_url", download_util.load_file_from_url))
-    patched.append((torch.hub, "load_state_dict_from_url", torch.hub.load_state_dict_from_url))
+        if not name.startswith("pyiqa") or module is download_util:
+            continue
+        for attr, hook in hooks.items():
+            value = getattr(module, attr, None)
+            original = getattr(value, "_lightsr_original", value)  # a hook left by an earlier block: unwrap it
+            if original is original_fetch or (attr == "_download" and name.endswith("clip_model") and callable(original)):
+                patched.append((module, attr, original, hook(original)))
+    for _, _, original, replacement in patched:
+        replacement._lightsr_original = original
     try:
-        for module, attr, _ in patched:
-            setattr(module, attr, hub_state_dict if module is torch.hub else local)
+        for module, attr, _, replacement in patched:
+            setattr(module, attr, replacement)
         yield
     finally:
-        for module, attr, original in patched:
+        for module, attr, original, _ in reversed(patched):
             setattr(module, attr, original)
+        # arch modules imported inside the block bound the hooks (``from ... import load_file_from_url``)
+        for name, module in list(sys.modules.items()):
+            if name.startswith("pyiqa"):
+                for attr in hooks:
+                    original = getattr(getattr(module, attr, None), "_lightsr_original", None)
+                    if original is not None:
+                        setattr(module, attr, original)
+
+
+offline_pyiqa = pyiqa_weights  # the former name
 
 
 def create_nr_metric(name, device="cpu", weights_dir=None):
-    """A pyiqa no-reference metric (callable on N x 3 x H x W in [0, 1]) built without the network."""
+    """A pyiqa no-reference metric (callable on N x 3 x H x W in [0, 1]); its weight files checked first."""
     import pyiqa
 
     if name not in pyiqa.list_models(metric_mode="NR"):
@@ -87,11 +170,19 @@ def create_nr_metric(name, device="cpu", weights_dir=None):
     options = {}
     if name == "niqe":
         options["pretrained_model_path"] = _basicsr_niqe_mat(weights_dir)
-    with offline_pyiqa(weights_dir):
+    with pyiqa_weights(weights_dir):
         try:
-            return pyiqa.create_metric(name, device=device, **options)
+            with contextlib.redirect_stdout(io.StringIO()):  # pyiqa prints 'Loading pretrained model ...'
+                return pyiqa.create_metric(name, device=device, **options)
         except LightSRError as e:
             raise LightSRError(f"{name}: {e}") from None
+        except NETWORK_ERRORS as e:  # a fetch that does not go through the hooks above (e.g. huggingface_hub)
+            if is_offline():
+                raise LightSRError(f"{name}: needs a weight file that lightsr cannot look up offline ({type(e).__name__})") from None
+            raise LightSRError(f"{name}: a weight download failed ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        except (RuntimeError, ValueError, KeyError, AssertionError) as e:
+            raise LightSRError(f"{name}: pyiqa could not build the metric ({type(e).__name__}: "
+                               f"{str(e).splitlines()[0] if str(e) else ''})") from None
 
 
 def lower_is_better(name):
