@@ -34,6 +34,14 @@ def _stems(folder):
     return {os.path.splitext(os.path.basename(p))[0]: p for p in list_images(folder)}
 
 
+def _shared_names(folder):
+    """{stem: [file names]} of the images of ``folder`` whose names differ only by the extension."""
+    by_stem = {}
+    for p in list_images(folder):
+        by_stem.setdefault(os.path.splitext(os.path.basename(p))[0], []).append(os.path.basename(p))
+    return {k: v for k, v in by_stem.items() if len(v) > 1}
+
+
 class Evaluator:
     """Computes the requested metrics image by image; metric objects are built once."""
 
@@ -137,6 +145,9 @@ class Evaluator:
         sr_files = _stems(sr_dir)
         if not sr_files:
             raise LightSRError(f"{sr_dir}: no images")
+        for stem, files in _shared_names(sr_dir).items():
+            result.errors.append(f"{sr_dir}: {', '.join(files)} share the name {stem}; only "
+                                 f"{os.path.basename(sr_files[stem])} was evaluated (rename the others)")
         refs = _stems(ref_dir) if ref_dir else {}
         lrs = _stems(lr_dir) if lr_dir else {}
         for stem, path in sorted(sr_files.items()):

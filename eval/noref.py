@@ -132,6 +132,17 @@ def pyiqa_weights(weights_dir=None):
     patched = [(download_util, "load_file_from_url", original_fetch, fetch),
                (torch.hub, "load_state_dict_from_url", original_hub, hub_state_dict),
                (torch, "load", original_load, safe_load)]
+    if is_offline():  # timm's backbones come through huggingface_hub: its cache only, no retries on the network
+        with contextlib.suppress(ImportError):
+            from huggingface_hub import constants as hf_constants
+
+            patched.append((hf_constants, "HF_HUB_OFFLINE", hf_constants.HF_HUB_OFFLINE, True))
+    with contextlib.suppress(ImportError):
+        import timm.models._hub  # noqa: F401  (pyiqa's backbones load through it)
+    _HF_MISSES.clear()
+    timm_hub = sys.modules.get("timm.models._hub")
+    if timm_hub is not None and callable(getattr(timm_hub, "hf_hub_download", None)):
+        patched.append((timm_hub, "hf_hub_download", timm_hub.hf_hub_download, _named_hf_misses(timm_hub.hf_hub_download)))
     for name, module in list(sys.modules.items()):
         if not name.startswith("pyiqa") or module is download_util:
             continue
@@ -141,7 +152,8 @@ def pyiqa_weights(weights_dir=None):
             if original is original_fetch or (attr == "_download" and name.endswith("clip_model") and callable(original)):
                 patched.append((module, attr, original, hook(original)))
     for _, _, original, replacement in patched:
-        replacement._lightsr_original = original
+        if callable(replacement):
+            replacement._lightsr_original = original
     try:
         for module, attr, _, replacement in patched:
             setattr(module, attr, replacement)
@@ -156,6 +168,32 @@ def pyiqa_weights(weights_dir=None):
                     original = getattr(getattr(module, attr, None), "_lightsr_original", None)
                     if original is not None:
                         setattr(module, attr, original)
+
+
+_HF_MISSES = []  # (repo, file) that huggingface_hub could not give inside the last pyiqa_weights block
+
+
+def _named_hf_misses(download):
+    """huggingface_hub's download as timm calls it, its misses recorded (the exception is left as it is:
+    timm falls back from model.safetensors to pytorch_model.bin on it)."""
+
+    def hf_hub_download(repo_id, filename, *args, **kwargs):
+        try:
+            return download(repo_id, filename, *args, **kwargs)
+        except NETWORK_ERRORS:
+            _HF_MISSES.append((repo_id, filename))
+            raise
+
+    return hf_hub_download
+
+
+def _hf_miss_error(name, e):
+    from huggingface_hub import constants
+
+    repo, filename = _HF_MISSES[0]
+    mode = "offline: --offline or LIGHTSR_OFFLINE=1" if is_offline() else f"download failed: {type(e).__name__}"
+    return LightSRError(f"{name}: needs {filename} of huggingface.co/{repo} in the Hugging Face cache "
+                        f"{constants.HF_HUB_CACHE} (fetch it once online, or set HF_HOME) [{mode}]")
 
 
 offline_pyiqa = pyiqa_weights  # the former name
@@ -176,13 +214,24 @@ def create_nr_metric(name, device="cpu", weights_dir=None):
                 return pyiqa.create_metric(name, device=device, **options)
         except LightSRError as e:
             raise LightSRError(f"{name}: {e}") from None
-        except NETWORK_ERRORS as e:  # a fetch that does not go through the hooks above (e.g. huggingface_hub)
+        except NETWORK_ERRORS as e:  # a fetch that does not go through the hooks above (timm's backbones: huggingface_hub)
+            if _HF_MISSES:
+                raise _hf_miss_error(name, e) from None
+            detail = f"{type(e).__name__}: {_short(e)}"
             if is_offline():
-                raise LightSRError(f"{name}: needs a weight file that lightsr cannot look up offline ({type(e).__name__})") from None
-            raise LightSRError(f"{name}: a weight download failed ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+                raise LightSRError(f"{name}: needs a file that is not in the local caches (offline mode; {detail})") from None
+            raise LightSRError(f"{name}: a weight download failed ({detail})") from None
+        except ImportError as e:
+            raise LightSRError(f"{name}: pyiqa cannot import {e.name or 'a module'} for this metric ({_short(e)}); "
+                               f"install the package that provides it") from None
         except (RuntimeError, ValueError, KeyError, AssertionError) as e:
-            raise LightSRError(f"{name}: pyiqa could not build the metric ({type(e).__name__}: "
-                               f"{str(e).splitlines()[0] if str(e) else ''})") from None
+            raise LightSRError(f"{name}: pyiqa could not build the metric ({type(e).__name__}: {_short(e)})") from None
+
+
+def _short(e, most=200):
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    return text if len(text) <= most else text[:most] + "..."
 
 
 def lower_is_better(name):

@@ -311,7 +311,7 @@ def test_eval_reports_bad_files_and_carries_on(tmp_path, hostile_folder):
     assert rows[1].startswith("in,good,") and len(rows) == 3  # header, good, mean
 
 
-def test_eval_lr_consistency_and_crop_border_on_tiny_images(tmp_path, photo):
+def test_eval_crop_border_on_tiny_images(tmp_path, photo):
     sr, ref = tmp_path / "sr", tmp_path / "ref"
     sr.mkdir()
     ref.mkdir()
@@ -367,6 +367,16 @@ def test_upscale_name_collisions_fail_and_existing_outputs_are_skipped(tmp_path,
     res = lightsr(*args, "--overwrite")
     assert res.returncode == 0, res.stderr
     assert "2 image(s) upscaled" in res.stdout and read_image(out / "b.png")[0].shape == (32, 32, 3)
+
+
+def test_eval_names_files_that_share_a_name(tmp_path, photo):
+    sr = tmp_path / "sr"
+    sr.mkdir()
+    write_image(str(sr / "a.jpg"), photo[:32, :32])
+    write_image(str(sr / "a.png"), photo[:32, :32])
+    res = lightsr("eval", "--input", str(sr), "--metrics", "piqe", "--quiet", "--weights-dir", str(tmp_path / "w"))
+    assert res.returncode == 1
+    assert "a.jpg, a.png share the name a; only a.png was evaluated" in res.stderr
 
 
 def test_upscale_output_that_is_a_file(tmp_path, photo):
@@ -558,3 +568,29 @@ def test_offline_flag_on_the_commands_that_look_up_weights():
     for argv in (["eval", "--input", "x"], ["upscale", "--model", "m", "--input", "x", "--output", "y"], ["train", "c.yml"],
                  ["demo"]):
         assert parser.parse_args([*argv, "--offline"]).offline
+
+
+def test_clip_archives_are_pinned_by_their_digest_or_must_be_tensors_only(clean_weight_dirs, monkeypatch):
+    import hashlib
+
+    import pyiqa.archs.clip_model as clip_model
+
+    from lightsr.eval.noref import pyiqa_weights
+
+    wd = clean_weight_dirs / "wd"
+    wd.mkdir()
+    published = b"stands for OpenAI's TorchScript archive"
+    digest = hashlib.sha256(published).hexdigest()
+    url = f"https://openaipublic.azureedge.net/clip/models/{digest}/RN50.pt"
+    monkeypatch.setenv("LIGHTSR_OFFLINE", "1")
+    with pyiqa_weights(str(wd)):
+        with pytest.raises(LightSRError, match=f"needs RN50.pt .*in {wd}.*offline"):
+            clip_model._download(url, str(clean_weight_dirs / "clip"))
+        (wd / "RN50.pt").write_bytes(published)  # byte-identical to the pinned file: accepted as it is
+        assert clip_model._download(url, str(clean_weight_dirs / "clip")) == str(wd / "RN50.pt")
+        marker = clean_weight_dirs / "MARKER"
+        _evil(wd / "RN50.pt", marker)  # any other file must be tensors-only
+        with pytest.raises(LightSRError, match="RN50.pt: refused"):
+            clip_model._download(url, str(clean_weight_dirs / "clip"))
+    assert not marker.exists()
+    assert clip_model._download.__name__ == "_download"  # the hook is gone after the block
