@@ -161,7 +161,10 @@ def cmd_upscale(args):
                   alpha_mode=args.alpha)
     from lightsr.commands.evaluate import write_model_info
 
-    write_model_info(model, args.output)
+    try:
+        write_model_info(model, args.output)
+    except OSError as e:
+        raise LightSRError(f"{args.output}: cannot write lightsr-model.json ({e.strerror or e})") from None
     targets, failed = _output_names(inputs, args.output)
     skipped, done = [], 0
     overwrite = getattr(args, "overwrite", False)

@@ -388,6 +388,19 @@ def test_upscale_output_that_is_a_file(tmp_path, photo):
     assert "out: --output must be a folder" in res.stderr
 
 
+def test_upscale_unwritable_output_is_one_line(tmp_path, photo, monkeypatch, capsys):
+    write_image(str(tmp_path / "a.png"), photo[:16, :16])
+
+    def read_only(*_):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("lightsr.commands.evaluate.write_model_info", read_only)
+    code = main(["upscale", "--model", "espcn", "--random-init", "--input", str(tmp_path / "a.png"),
+                 "--output", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and "out: cannot write lightsr-model.json (Permission denied)" in err
+
+
 # ---------------------------------------------------------------- eval --format json
 
 
