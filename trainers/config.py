@@ -86,9 +86,9 @@ class PixelLossConfig:
 @dataclass
 class PerceptualConfig:
     weight: float = field(default=0.0, metadata={"min": 0})
-    network: Literal["vgg16", "vgg19"] = "vgg16"
-    layers: dict[str, float] = field(default_factory=lambda: {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_3": 1.0,
-                                                               "conv4_3": 1.0, "conv5_3": 1.0})
+    network: Literal["vgg16", "vgg19"] = "vgg19"  # Real-ESRGAN's: VGG19 conv1_2 ... conv5_4, before ReLU
+    layers: Optional[dict[str, float]] = None  # default: conv1_2, conv2_2 (0.1) and each later block's last conv (1)
+    fallback: bool = True  # vgg19 whose file cannot be had: the offline VGG16 at the same positions, with a notice
     style_weight: float = field(default=0.0, metadata={"min": 0})
     criterion: Literal["l1", "l2"] = "l1"
     weights_file: Optional[str] = None  # VGG weights; default: the weights folder

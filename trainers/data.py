@@ -15,21 +15,23 @@ from torch.utils.data import DataLoader, Sampler
 
 from lightsr.errors import ConfigError
 from lightsr.images import list_images, read_image
-from lightsr.sample_data import photo_paths
+from lightsr.sample_data import photo_name, photo_paths
 
 PERMUTATION_STREAM = 2
 
 
 def hr_paths(source, exclude=(), include=()):
     """HR image files of a folder, or of the embedded photos; names in ``exclude`` are left out."""
-    paths = photo_paths() if source == "embedded" else list_images(source)
-    names = {os.path.basename(p) for p in paths}
+    embedded = source == "embedded"
+    paths = photo_paths() if embedded else list_images(source)
+    name = photo_name if embedded else os.path.basename
+    names = {name(p) for p in paths}
     for n in list(exclude) + list(include):
         if n not in names:
             raise ConfigError("data", f"{n!r} is not among the images of {source}")
-    paths = [p for p in paths if os.path.basename(p) not in set(exclude)]
+    paths = [p for p in paths if name(p) not in set(exclude)]
     if include:
-        paths = [p for p in paths if os.path.basename(p) in set(include)]
+        paths = [p for p in paths if name(p) in set(include)]
     if not paths:
         raise ConfigError("data.hr", f"no images in {source}")
     return paths

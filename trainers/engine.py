@@ -96,7 +96,10 @@ class Trainer:
         self.perceptual = None
         if t.perceptual.weight > 0 or t.perceptual.style_weight > 0:
             p = t.perceptual
-            self.perceptual = PerceptualLoss(p.layers, p.network, p.criterion, p.style_weight, p.weights_file).to(self.device)
+            self.perceptual = PerceptualLoss(p.layers, p.network, p.criterion, p.style_weight, p.weights_file,
+                                             fallback=p.fallback).to(self.device)
+            if self.perceptual.notice and self.rank == 0:
+                self.events("notice", {"message": self.perceptual.notice})
         self.pyramid = pixel_loss(t.pyramid.type, t.pyramid.eps) if t.pyramid.weight > 0 else None
         self.contrastive = None
         if t.contrastive.weight > 0:

@@ -47,24 +47,62 @@ def _layer_index(network, name):
     return table[base] + (1 if name.startswith("relu") else 0)
 
 
+VGG19_URL = "https://download.pytorch.org/models/" + VGG19_FILE  # where torchvision's VGG19_Weights.IMAGENET1K_V1 lives
+# VGG16 layers at the places of VGG19's (the fallback keeps each block's last convolution)
+_VGG19_TO_16 = {"conv3_4": "conv3_3", "conv4_4": "conv4_3", "conv5_4": "conv5_3"}
+
+
+def _vgg16_place(name):
+    """The VGG16 layer at a VGG19 layer's place (relu3_4 -> relu3_3; the first two blocks are alike)."""
+    kind = "relu" if name.startswith("relu") else "conv"
+    conv = name.replace("relu", "conv")
+    return kind + _VGG19_TO_16.get(conv, conv)[4:]
+
+
+def resolve_vgg19(weights_file=None):
+    """torchvision's ImageNet VGG19 file, the standard way: given, in torch hub's cache, in the
+    weights folder, or (unless offline) downloaded into torch hub's cache as torchvision does.
+    None when it cannot be had."""
+    import os
+
+    import torch.hub
+
+    from lightsr.weights_dir import is_offline, search_dirs
+
+    if weights_file:
+        return weights_file
+    cache = os.path.join(torch.hub.get_dir(), "checkpoints")
+    for folder in [cache, *search_dirs()]:
+        if os.path.isfile(os.path.join(folder, VGG19_FILE)):
+            return os.path.join(folder, VGG19_FILE)
+    if is_offline():
+        return None
+    os.makedirs(cache, exist_ok=True)
+    target = os.path.join(cache, VGG19_FILE)
+    try:
+        torch.hub.download_url_to_file(VGG19_URL, target, progress=False)
+    except OSError:  # no network (URLError is an OSError), or the server refused
+        return None
+    return target
+
+
 def _vgg_features(network, weights_file, upto):
     if network == "vgg16":
         from lightsr.vgg16 import vgg16_features
 
         return vgg16_features(weights_file, last=upto)
-    import os
-
-    import torch.hub
     from torchvision.models import vgg19
 
-    from lightsr.weights_dir import find_file
+    from lightsr.weights_dir import missing_file_error
 
-    path = weights_file
+    path = resolve_vgg19(weights_file)
     if path is None:
-        cached = os.path.join(torch.hub.get_dir(), "checkpoints", VGG19_FILE)
-        path = cached if os.path.isfile(cached) else find_file(
-            (VGG19_FILE,), None, "the VGG19 perceptual loss", "torchvision's ImageNet VGG19 file (or use network: vgg16)")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+        raise missing_file_error(VGG19_FILE, what="the VGG19 features", source=VGG19_URL,
+                                 how="torchvision's ImageNet VGG19 file (or use network: vgg16)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure: refused, one line
+        raise LightSRError(f"{path}: refused as VGG19 weights: not a tensors-only file ({str(e).splitlines()[0][:120]})") from None
     model = vgg19(weights=None)
     try:
         model.load_state_dict(state)
@@ -76,12 +114,29 @@ def _vgg_features(network, weights_file, upto):
     return features
 
 
+REAL_ESRGAN_LAYERS = {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1.0, "conv4_4": 1.0, "conv5_4": 1.0}
+
+
 class PerceptualLoss(nn.Module):
     """Weighted L1/L2 distances of VGG features (ImageNet-normalised input), and optionally of
-    their Gram matrices (style). Layer names as in the papers: conv3_3 (pre-activation) or relu3_3."""
+    their Gram matrices (style). Layer names as in the papers: conv3_3 (pre-activation) or relu3_3.
 
-    def __init__(self, layers, network="vgg16", criterion="l1", style_weight=0.0, weights_file=None):
+    VGG19 (Real-ESRGAN's) is resolved as torchvision resolves it (see ``resolve_vgg19``); where its
+    file cannot be had (offline) and ``fallback`` is set, the offline VGG16 (lightsr.vgg16) takes
+    its place at the same positions and ``notice`` says so in one line."""
+
+    def __init__(self, layers=None, network="vgg19", criterion="l1", style_weight=0.0, weights_file=None, fallback=False):
         super().__init__()
+        self.notice = None
+        if layers is None:
+            layers = REAL_ESRGAN_LAYERS if network == "vgg19" else {_vgg16_place(k): w for k, w in REAL_ESRGAN_LAYERS.items()}
+        if network == "vgg19" and fallback and resolve_vgg19(weights_file) is None:
+            from lightsr.vgg16 import ensure_vgg16_source
+
+            layers = {_vgg16_place(k): w for k, w in layers.items()}
+            self.notice = (f"perceptual loss: VGG19's ImageNet weights ({VGG19_FILE}) cannot be had here; using the "
+                           f"offline VGG16 at the same positions ({', '.join(layers)})")
+            network, weights_file = "vgg16", ensure_vgg16_source()
         self.layers = {name: (_layer_index(network, name), w) for name, w in layers.items()}
         upto = max(i for i, _ in self.layers.values())
         self.features = _vgg_features(network, weights_file, upto)
