@@ -145,6 +145,44 @@ def test_nan_guard_skips_then_rolls_back(hr_dir, tmp_path):
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
 
 
+def test_a_training_step_reads_no_loss_back_to_the_host(hr_dir, tmp_path, monkeypatch):
+    """Losses stay on the device between log steps; the finite check is the step's one read."""
+    from lightsr.trainers.data import train_loader
+    from lightsr.trainers.engine import Trainer
+
+    cfg = config(hr_dir, tmp_path, **{"val.type": "none", "log_every": 5, "train.total_steps": 10,
+                                      "train.perceptual": {"weight": 0.0}})
+    trainer = Trainer(cfg, run_dir=str(tmp_path / "r"), resume=False)
+    _, _, loader = train_loader(cfg, 0)
+    batches = iter(loader)
+    trainer.train_step(next(batches))  # the optimizer's state exists from here on
+    # torch keeps Adam's step counts on the CPU (also when training on CUDA): reading them is no sync
+    counts = {id(s["step"]) for s in trainer.opt_g.state.values()}
+    reads = []
+    for name in ("item", "tolist", "__float__", "__int__", "__bool__"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _name=name, _original=original):
+            if id(self) not in counts:
+                reads.append(_name)
+            return _original(self, *args)
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    out = trainer.train_step(next(batches))
+    monkeypatch.undo()
+    assert reads == ["__bool__"]  # the non-finite check, taken on the host (see Trainer.train_step)
+    assert all(torch.is_tensor(v) and v.dim() == 0 and not v.requires_grad for v in out.values())
+    assert set(out) >= {"pixel", "total"}
+    # the 'step' event carries the losses of the last log step, as floats (progress bars show them)
+    events = []
+    trainer.events = lambda kind, data: events.append(dict(data["losses"])) if kind == "step" else None
+    trainer.fit()
+    trainer.close()
+    logged = {r["step"]: r["loss/total"] for r in map(json.loads, (tmp_path / "r" / "metrics.jsonl").read_text().splitlines())}
+    assert sorted(logged) == [5, 10] and events[:4] == [{}] * 4
+    assert events[4]["total"] == events[8]["total"] == logged[5] and events[9]["total"] == logged[10]
+    assert all(isinstance(v, float) for e in events for v in e.values())
+
+
 # ---------------------------------------------------------------- losses
 
 
@@ -323,12 +361,52 @@ def test_training_degrades_on_the_device_as_the_workers_do(hr_dir, tmp_path, mon
         _, _, loader = train_loader(cfg, 0)
         batch = next(iter(loader))
         assert ("plan" in batch) == (where == "planned")
-        lr[where], _, _ = trainer._prepare(batch)
+        lr[where], hr, _ = trainer._prepare(batch)
+        if where != "workers":  # 8-bit photos travel as uint8; the device's float batch is the same
+            from lightsr.trainers.data import from_levels
+
+            assert batch["hr_plain"].dtype == torch.uint8
+            as_float = trainer._prepare({**batch, "hr_plain": from_levels(batch["hr_plain"])})
+            assert torch.equal(as_float[0], lr[where]) and torch.equal(as_float[1], hr)
         assert trainer.train_step(next(iter(loader)))["total"] > 0
     assert torch.equal(lr["device"], lr["planned"])
     for a, b in zip(lr["workers"], lr["device"]):  # the same samples (keys), degraded on either path
         mse = float(((a.double() - b.double()) ** 2).mean())
         assert mse == 0 or 10 * np.log10(1.0 / mse) >= 35
+
+
+def test_hr_patches_of_8_bit_photos_travel_as_uint8_and_come_back_bit_for_bit(tmp_path):
+    from lightsr.images import read_image
+    from lightsr.trainers.data import LEVELS, as_levels, from_levels
+
+    # every 8-bit value, written and read back as training reads photos
+    img = np.repeat(np.arange(256, dtype=np.uint8), 3).reshape(16, 16, 3)
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "levels.png"), img)
+    read = read_image(str(tmp_path / "levels.png"))[0]
+    assert np.array_equal(np.sort(np.unique(read)), LEVELS)
+    patches = [torch.from_numpy(read.transpose(2, 0, 1).copy()), torch.from_numpy(read[::-1].transpose(2, 0, 1).copy())]
+    q = as_levels(patches)
+    assert q.dtype == torch.uint8 and torch.equal(from_levels(q), torch.stack(patches))
+    floats = torch.stack(patches)
+    assert from_levels(floats) is floats
+    # a 16-bit (or float) source, or a single value off the 8-bit levels, stays float
+    cv2.imwrite(str(tmp_path / "deep.png"), img.astype(np.uint16) * 256 + 77)
+    deep = read_image(str(tmp_path / "deep.png"))[0]
+    assert as_levels([torch.from_numpy(deep.transpose(2, 0, 1).copy())]) is None
+    nudged = patches[1].clone()
+    nudged[1, 3, 4] = float(np.nextafter(nudged[1, 3, 4].numpy(), np.float32(1)))
+    assert as_levels([patches[0], nudged]) is None
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_levels_on_cuda_are_read_images_values():
+    from lightsr.trainers.data import LEVELS, from_levels
+
+    levels = torch.arange(256, dtype=torch.uint8)
+    assert torch.equal(from_levels(levels.cuda()).cpu(), torch.from_numpy(LEVELS))
 
 
 # ---------------------------------------------------------------- hostile conditions (issue #14)

@@ -68,11 +68,43 @@ class StreamBatchSampler(Sampler):
             self.step += 1
 
 
+# read_image's values of an 8-bit file: level u is float32(u) / float32(255), as numpy divides
+LEVELS = np.arange(256, dtype=np.float32) / np.float32(255)
+
+
+def as_levels(patches):
+    """HR patches (float32 tensors) as one uint8 batch of their 8-bit levels when every value is one
+    of LEVELS (patches of 8-bit photos), else None (16-bit or float sources): the same values in a
+    quarter of the bytes to stack, pin and send. Checked value by value, so never lossy."""
+    import cv2
+
+    out = []
+    for p in patches:
+        a = p.numpy().reshape(-1, p.shape[-1])
+        q = cv2.convertScaleAbs(a, alpha=255.0)  # round(|255 x|), saturated to 0..255
+        if not np.array_equal(cv2.LUT(q, LEVELS), a):
+            return None
+        out.append(torch.from_numpy(q).view(p.shape))
+    return torch.stack(out)
+
+
+def from_levels(x):
+    """``x`` as float32 in [0, 1]: a uint8 batch of ``as_levels`` through the table LEVELS (on x's
+    device), so that the values are bit for bit read_image's (on CUDA, ``x / 255`` multiplies by the
+    reciprocal and differs in the last bit for 126 of the 256 levels); float batches as they are."""
+    if x.dtype != torch.uint8:
+        return x
+    return torch.from_numpy(LEVELS).to(x.device)[x.int()]
+
+
 def collate_pairs(items, plan=False):
-    """A batch; degraded on the device: HR patches, their (epoch, index) keys and records, and with
-    ``plan`` the host half of applying them (degrade.batched.static), done here in the worker."""
+    """A batch; degraded on the device: HR patches (uint8 where they are 8-bit, see ``as_levels``),
+    their (epoch, index) keys and records, and with ``plan`` the host half of applying them
+    (degrade.batched.static), done here in the worker."""
     if "lr" not in items[0]:
-        out = {"hr_plain": torch.stack([it["hr_plain"] for it in items]), "index": [it["index"] for it in items],
+        patches = [it["hr_plain"] for it in items]
+        levels = as_levels(patches)
+        out = {"hr_plain": torch.stack(patches) if levels is None else levels, "index": [it["index"] for it in items],
                "epoch": [it["epoch"] for it in items], "records": [it["record"] for it in items]}
         if plan:
             from lightsr.degrade.batched import static
@@ -109,11 +141,14 @@ def train_loader(cfg, start_step, rank=0, world=1, device="cpu"):
     path where that path is taken there (degrade.batched.static.wanted)."""
     from lightsr.degrade.batched import static
 
+    device = torch.device(device)
     ds = train_dataset(cfg)
     sampler = StreamBatchSampler(len(ds), cfg.data.batch, cfg.seed, start_step, rank, world)
-    collate = functools.partial(collate_pairs, plan=static.wanted(torch.device(device)))
+    collate = functools.partial(collate_pairs, plan=static.wanted(device))
+    # pinned batches: the trainer's copies to a GPU run asynchronously (non_blocking)
     loader = DataLoader(ds, batch_sampler=sampler, num_workers=cfg.data.workers, collate_fn=collate,
-                        persistent_workers=cfg.data.workers > 0, prefetch_factor=4 if cfg.data.workers else None)
+                        persistent_workers=cfg.data.workers > 0, prefetch_factor=4 if cfg.data.workers else None,
+                        pin_memory=device.type == "cuda")
     return ds, sampler, loader
 
 

@@ -23,7 +23,7 @@ from lightsr.models import create_model, model_info
 from lightsr.models.weights import load_model, save_model
 from lightsr.trainers import checkpoint as ckpt
 from lightsr.trainers.config import check_resume
-from lightsr.trainers.data import train_loader, validation_pairs
+from lightsr.trainers.data import from_levels, train_loader, validation_pairs
 from lightsr.trainers.distillation import PrivilegedEncoder, PrivilegedTeacher, feature_loss, load_encoder, save_encoder
 from lightsr.trainers.losses import AdversarialLoss, PerceptualLoss, pixel_loss, total_variation
 from lightsr.trainers.regularizers import ContrastiveLoss, pyramid_pixel_loss, sparsity_loss
@@ -58,6 +58,13 @@ class _FeatureTap:
         def hook(module, inputs, output):
             self.out[path] = output[0] if isinstance(output, tuple) else output
         return hook
+
+
+def _to_floats(window):
+    """The window's losses (dicts of 0-dim device tensors, or floats) as floats: one read for all."""
+    tensors = [v for w in window for v in w.values() if torch.is_tensor(v)]
+    values = iter(torch.stack([v.float() for v in tensors]).tolist() if tensors else [])
+    return [{k: next(values) if torch.is_tensor(v) else v for k, v in w.items()} for w in window]
 
 
 class Trainer:
@@ -264,7 +271,7 @@ class Trainer:
             from lightsr.degrade.batched import apply_records
             from lightsr.degrade.batched.static import apply_plan
 
-            plain = batch["hr_plain"].to(self.device, non_blocking=True)
+            plain = from_levels(batch["hr_plain"].to(self.device, non_blocking=True))  # uint8 from 8-bit photos
             # planned in the workers (fixed-shape path): only the device half runs here
             lr, hr = apply_plan(plain, batch["plan"]) if "plan" in batch else apply_records(plain, batch["records"])
         else:
@@ -313,7 +320,9 @@ class Trainer:
         return losses
 
     def train_step(self, batch):
-        """One optimisation step on a batch; returns the losses as floats (``skipped`` on a NaN)."""
+        """One optimisation step on a batch; returns the losses as detached 0-dim tensors on the
+        device (``{"skipped": 1.0}`` on a non-finite loss). No loss is read back here: ``fit``
+        converts them to floats at log steps, one read for the whole window."""
         t = self.cfg.train
         lr, hr, plain = self._prepare(batch)
         self.opt_g.zero_grad(set_to_none=True)
@@ -331,6 +340,12 @@ class Trainer:
             flag = finite.float().to(self.device)
             dist.all_reduce(flag, op=dist.ReduceOp.MIN)
             finite = flag > 0
+        # The step's one read of a device value. Skipping a non-finite step exactly needs the answer
+        # on the host now: the learning-rate schedule does not advance, the NaN streak and its
+        # rollback, the non_finite event. A device-side skip (updates masked by the flag) would keep
+        # the weights and optimizer state but not the schedule, the rollback's timing or the event.
+        # On the CPU the read costs nothing; on CUDA it drains the queue once per step (the losses'
+        # float() reads, a second drain, are gone); bench/gpu_check.sh profiles what is left.
         if not bool(finite):
             return self._non_finite(losses)
         self.nan_streak = 0
@@ -348,10 +363,10 @@ class Trainer:
         self.sched_g.step()
         if self.ema is not None:
             self._update_ema(t.ema)
-        out = {k: float(v.detach()) for k, v in losses.items()}
+        out = {k: v.detach() for k, v in losses.items()}
         if self.disc is not None:
             out["d"] = self._discriminator_step(plain if t.gan.real == "plain" else hr, sr.detach())
-        out["total"] = float(total.detach())
+        out["total"] = total.detach()
         return out
 
     def _discriminator_step(self, real, fake):
@@ -362,7 +377,7 @@ class Trainer:
         self.scaler.step(self.opt_d)
         self.scaler.update()
         self.sched_d.step()
-        return float(loss.detach())
+        return loss.detach()
 
     @torch.no_grad()
     def _update_ema(self, decay):
@@ -465,6 +480,7 @@ class Trainer:
         self.model.train()
         wait = busy = 0.0
         window = []
+        shown = {}  # the losses of the last log step (the 'step' event's: a progress bar shows them)
         last_val = None
         ran = skipped = 0
         while self.step < stop:
@@ -477,12 +493,14 @@ class Trainer:
             t2 = time.perf_counter()
             wait, busy = wait + (t1 - t0), busy + (t2 - t0)
             window.append(losses)
-            info = {"step": self.step, "total": total, "losses": losses, "data_wait": wait / busy if busy else 0.0,
+            info = {"step": self.step, "total": total, "losses": shown, "data_wait": wait / busy if busy else 0.0,
                     "lr": self.opt_g.param_groups[0]["lr"]}
             if self.step % cfg.log_every == 0 or self.step == total:
-                mean = {f"loss/{k}": sum(w.get(k, 0.0) for w in window) / len(window) for k in window[-1]}
-                record = {"step": self.step, **mean, "lr": info["lr"], "data_wait": info["data_wait"],
-                          "steps_per_s": self.step / busy if busy else 0.0}
+                window = _to_floats(window)
+                shown = {k: sum(w.get(k, 0.0) for w in window) / len(window) for k in window[-1]}
+                info["losses"] = shown
+                record = {"step": self.step, **{f"loss/{k}": v for k, v in shown.items()}, "lr": info["lr"],
+                          "data_wait": info["data_wait"], "steps_per_s": self.step / busy if busy else 0.0}
                 self.history.append(record)
                 self._log(record)
                 window = []

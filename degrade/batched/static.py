@@ -161,12 +161,19 @@ class Plan:
             self.arrays = None
         return self._buffers
 
+    def pin_memory(self):
+        """The plan with its buffers in pinned memory (a DataLoader with ``pin_memory`` calls this
+        in its pinning thread), so that they reach a GPU asynchronously."""
+        buffers, where = self.buffers()
+        self._buffers = {k: v.pin_memory() for k, v in buffers.items()}, where
+        return self
+
     def tensors(self, device):
         """name -> the array as a tensor on ``device`` (views of one copy per dtype)."""
         from lightsr.degrade.batched.graphs import views
 
         buffers, where = self.buffers()
-        return views({k: v.to(device) for k, v in buffers.items()}, where)
+        return views({k: v.to(device, non_blocking=True) for k, v in buffers.items()}, where)
 
 
 def plan_batch(records, hr_shape, template):
