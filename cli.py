@@ -7,7 +7,7 @@ import sys
 from lightsr import __version__
 from lightsr.commands.degrade import cmd_degrade, cmd_inspect, cmd_presets
 from lightsr.commands.demo import cmd_demo
-from lightsr.commands.evaluate import cmd_bench_models, cmd_eval
+from lightsr.commands.evaluate import cmd_bench_models, cmd_eval, metrics_help
 from lightsr.commands.models import cmd_export, cmd_models, cmd_upscale
 from lightsr.commands.train import cmd_train
 from lightsr.errors import LightSRError
@@ -120,7 +120,7 @@ def build_parser():
     p.add_argument("--input", action="append", help="folder of SR outputs (repeat to compare methods)")
     p.add_argument("--ref", help="folder of HR references (matched by file name)")
     p.add_argument("--lr", help="folder of the LR inputs (for lrc and the bicubic crops)")
-    p.add_argument("--metrics", help="comma-separated: psnr,ssim,lpips,ifc,niqe,piqe,lrc or any pyiqa NR metric")
+    p.add_argument("--metrics", help=metrics_help())  # the names of lightsr.eval.metrics
     p.add_argument("--scale", type=int, help="the SR factor (default 4; with --benchmark, the model's)")
     p.add_argument("--y", action="store_true", help="full-reference metrics on the BT.601 Y channel")
     p.add_argument("--crop-border", type=int, help="pixels cropped on each side (default: the scale)")

@@ -9,12 +9,7 @@ import sys
 
 from lightsr.commands.common import progress_bar
 from lightsr.errors import LightSRError
-
-
-def _default_metrics(ref, lr):
-    if ref:
-        return ["psnr", "ssim"] + (["lrc"] if lr else [])
-    return ["niqe", "piqe"] + (["lrc"] if lr else [])
+from lightsr.eval.metrics import metrics_help  # noqa: F401  (the CLI's --metrics help)
 
 
 def _centre(img, size):
@@ -92,15 +87,15 @@ def _print(methods, metrics, fmt):
         return
     head = ["method", "images", *metrics]
     rows = [[m.name, str(len(m.rows)), *[("-" if m.mean(k) is None else f"{m.mean(k):.4f}") for k in metrics]] for m in methods]
+    print(_text_table(head, rows, fmt))
+
+
+def _text_table(head, rows, fmt="table"):
+    """Rows of strings as a Markdown table (``fmt="md"``) or as left-aligned columns."""
     if fmt == "md":
-        print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
-        for r in rows:
-            print("| " + " | ".join(r) + " |")
-        return
+        return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows])
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
-    print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in [head, *rows])
 
 
 def cmd_benchmark(args):
@@ -141,11 +136,12 @@ def cmd_eval(args):
         raise LightSRError("give --input SR folders (or --benchmark with --root and --model)")
     args.scale = args.scale or 4
     from lightsr.eval.evaluate import Evaluator
+    from lightsr.eval.metrics import default_metrics, get_metric
     from lightsr.eval.report import build_report
     from lightsr.files import atomic_write_text
     from lightsr.images import list_images
 
-    metrics = [m for m in (args.metrics.split(",") if args.metrics else _default_metrics(args.ref, args.lr))]
+    metrics = args.metrics.split(",") if args.metrics else default_metrics(bool(args.ref), bool(args.lr))
     kernel = None
     if args.lrc_kernel:
         import numpy as np
@@ -154,11 +150,14 @@ def cmd_eval(args):
             kernel = np.load(args.lrc_kernel, allow_pickle=False)
         except (OSError, ValueError) as e:
             raise LightSRError(f"{args.lrc_kernel}: not a readable .npy kernel ({str(e).splitlines()[0]})") from None
+    specs = {m: get_metric(m) for m in (m.strip().lower() for m in metrics) if m}  # before any metric is built
+    no_ref = [m for m, spec in specs.items() if spec.needs_ref and not args.ref]
+    no_lr = [m for m, spec in specs.items() if spec.needs_lr and not args.lr]
+    if no_ref or no_lr:
+        flags = " and ".join(flag for flag, names in (("--ref", no_ref), ("--lr", no_lr)) if names)
+        raise LightSRError(f"metrics {', '.join(dict.fromkeys(no_ref + no_lr))} need {flags}")
     ev = Evaluator(metrics, scale=args.scale, y=args.y, crop_border=args.crop_border, device=args.device,
                    weights_dir=args.weights_dir, lrc_kernel=kernel, max_pixels=getattr(args, "max_pixels", None))
-    missing = [m for m in ev.metrics if (m in ("psnr", "ssim", "lpips", "ifc") and not args.ref) or (m == "lrc" and not args.lr)]
-    if missing:
-        raise LightSRError(f"metrics {', '.join(missing)} need {'--ref' if any(m != 'lrc' for m in missing) else '--lr'}")
     total = sum(len(list_images(d)) for d in args.input)
     bar = None if args.quiet else progress_bar(total, "eval", "img")
     methods = []
@@ -203,10 +202,7 @@ def cmd_bench_models(args):
     head = ["model", "params", "MACs", "latency ms", "peak MB", "score" if args.baseline else ""]
     lines = [[r["name"], f"{r['params'] / 1e3:,.1f}K", f"{r['macs'] / 1e9:,.2f}G", f"{r['latency_ms']:.2f}",
               f"{r['peak_mb']:.1f}", f"{r['score']:.3f}" if "score" in r else ""] for r in rows]
-    widths = [max(len(h), *(len(x[i]) for x in lines)) for i, h in enumerate(head)]
-    print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
-    for x in lines:
-        print("  ".join(c.ljust(w) for c, w in zip(x, widths)))
+    print(_text_table(head, lines))
     h, w = args.size
     where = rows[0]["device"] if rows else args.device
     print(f"\nx{args.scale}, input {h}x{w} on {where}; latency: median of {args.repeat} runs; "

@@ -7,12 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lightsr.errors import LightSRError
+from lightsr.eval.metrics import MetricContext, get_metric, higher_is_better
 from lightsr.images import list_images, read_image
-
-FULL_REFERENCE = ("psnr", "ssim", "lpips", "ifc")
-NEEDS_LR = ("lrc",)
-BUILTIN_NR = ("niqe", "piqe")
-HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False, "ifc": True, "lrc": True}
 
 
 @dataclass
@@ -43,7 +39,8 @@ def _shared_names(folder):
 
 
 class Evaluator:
-    """Computes the requested metrics image by image; metric objects are built once."""
+    """Computes the requested metrics (names of :mod:`lightsr.eval.metrics`) image by image; learned metrics
+    are built once, here, so that missing weights fail before any work."""
 
     def __init__(self, metrics, scale=4, y=False, crop_border=None, device="cpu", weights_dir=None, lrc_kernel=None,
                  max_pixels=None):
@@ -52,40 +49,37 @@ class Evaluator:
         self.max_pixels = max_pixels  # images above it are refused from their header (None: images.MAX_PIXELS)
         self.crop = scale if crop_border is None else crop_border
         self.lrc_kernel = lrc_kernel
-        self._nr, self._lpips = {}, None
-        for m in self.metrics:  # build the learned metrics now: missing weights fail before any work
-            if m == "lpips":
-                from lightsr.eval.lpips import LPIPS
-
-                self._lpips = LPIPS(weights_dir=weights_dir).to(device)
-            elif m not in FULL_REFERENCE + NEEDS_LR:
-                from lightsr.eval.noref import create_nr_metric
-
-                self._nr[m] = create_nr_metric(m, device, weights_dir)
+        ctx = MetricContext(scale=scale, crop_border=self.crop, y=y, device=device, weights_dir=weights_dir,
+                            lrc_kernel=lrc_kernel)
+        self.specs = {m: get_metric(m) for m in self.metrics}  # an unknown name fails before anything is built
+        self.built = {m: spec.build(ctx) for m, spec in self.specs.items()}  # {name: metrics.Metric}
 
     @property
     def needs_ref(self):
-        return any(m in FULL_REFERENCE for m in self.metrics)
+        return any(s.needs_ref for s in self.specs.values())
 
     @property
     def needs_lr(self):
-        return any(m in NEEDS_LR for m in self.metrics)
+        return any(s.needs_lr for s in self.specs.values())
 
     def higher_is_better(self, metric):
-        if metric in HIGHER_IS_BETTER:
-            return HIGHER_IS_BETTER[metric]
-        from lightsr.eval.noref import lower_is_better
-
-        return not lower_is_better(metric)
+        """The direction of ``metric``: the built metric's own (pyiqa's ``lower_better``), else its spec's."""
+        if metric in self.built:
+            return self.built[metric].higher_is_better
+        return higher_is_better(metric)
 
     def image(self, sr, ref=None, lr=None):
         """{metric: value} for one SR image (and its reference / LR input when given)."""
         out = {}
-        for m in self.metrics:
-            if m in FULL_REFERENCE and ref is None or m in NEEDS_LR and lr is None:
+        for m, spec in self.specs.items():
+            if spec.needs_ref and ref is None or spec.needs_lr and lr is None:
                 continue
             try:
-                out[m] = self._metric(m, sr, ref, lr)
+                if spec.needs_ref:
+                    h, w, c = *sr.shape[:2], self.crop
+                    if h <= 2 * c or w <= 2 * c:
+                        raise LightSRError(f"is {w}x{h}: nothing is left after cropping {c} pixels per side (--crop-border)")
+                out[m] = self.built[m](sr, ref, lr)
             except LightSRError as e:
                 raise LightSRError(f"{m}: {e}") from None
             except (RuntimeError, ValueError, IndexError, AssertionError, ZeroDivisionError, MemoryError) as e:
@@ -94,41 +88,6 @@ class Evaluator:
                 detail = str(e).splitlines()[0] if str(e) else ""
                 raise LightSRError(f"{m} failed ({size}{type(e).__name__}: {detail})") from None
         return out
-
-    def _metric(self, m, sr, ref, lr):
-        import torch
-
-        if m in FULL_REFERENCE:
-            h, w, c = *sr.shape[:2], self.crop
-            if h <= 2 * c or w <= 2 * c:
-                raise LightSRError(f"is {w}x{h}: nothing is left after cropping {c} pixels per side (--crop-border)")
-        if m == "psnr":
-            from lightsr.eval.fullref import psnr
-
-            return psnr(sr, ref, self.crop, self.y)
-        elif m == "ssim":
-            from lightsr.eval.fullref import ssim
-
-            return ssim(sr, ref, self.crop, self.y)
-        elif m == "lpips":
-            a, b = (torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(self.device) for x in (sr, ref))
-            with torch.no_grad():
-                return float(self._lpips(a, b))
-        elif m == "ifc":
-            from lightsr.color import rgb_to_y
-            from lightsr.eval.ifc import ifc
-
-            c = self.crop
-            crop = (slice(c, -c), slice(c, -c)) if c else (slice(None), slice(None))
-            return ifc(rgb_to_y(ref)[crop] * 255.0, rgb_to_y(sr)[crop] * 255.0)
-        elif m == "lrc":
-            from lightsr.eval.lr_consistency import lr_consistency
-
-            return lr_consistency(sr, lr, self.scale, self.lrc_kernel, y=self.y)
-        else:
-            t = torch.from_numpy(np.ascontiguousarray(sr.transpose(2, 0, 1)))[None].to(self.device)
-            with torch.no_grad():
-                return float(self._nr[m](t))
 
     def folder(self, sr_dir, ref_dir=None, lr_dir=None, name=None, progress=None):
         """Evaluate every image of ``sr_dir``; problems are collected per file, never fatal."""

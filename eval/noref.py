@@ -233,8 +233,3 @@ def _short(e, most=200):
     text = lines[0] if lines else ""
     return text if len(text) <= most else text[:most] + "..."
 
-
-def lower_is_better(name):
-    import pyiqa
-
-    return bool(pyiqa.create_metric.__globals__["DEFAULT_CONFIGS"][name].get("lower_better", False))

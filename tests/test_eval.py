@@ -287,3 +287,54 @@ def test_bench_models_and_ntire_score():
     rows = {r["name"]: r for r in json.loads(res.stdout)}
     assert rows["espcn"]["score"] == pytest.approx(np.exp(2), rel=1e-9)  # the baseline scores e^2 by definition
     assert rows["fsrcnn"]["params"] == 12_809 and rows["fsrcnn"]["latency_ms"] > 0 and rows["fsrcnn"]["peak_mb"] >= 0
+
+
+# ---------------------------------------------------------------- output noise (scikit-image estimate_sigma at the input's size)
+
+
+def _gray_ramp(h=96, w=96):
+    return np.repeat(np.tile(np.linspace(0.2, 0.8, w, dtype=np.float32), (h, 1))[:, :, None], 3, axis=2)
+
+
+def test_noise_is_scikit_images_estimate_at_the_inputs_size():
+    from skimage.restoration import estimate_sigma
+
+    from lightsr.eval.noise import noise_sigma
+
+    img = noisy(_gray_ramp(), 10, seed=1)
+    assert noise_sigma(img, 1) == estimate_sigma(img, channel_axis=-1, average_sigmas=True) * 255
+    assert noise_sigma(img, 1) == pytest.approx(10, rel=0.05)  # the estimator finds the noise it was given
+
+
+def test_noise_through_the_evaluator_orders_upscaled_noisy_inputs():
+    from lightsr.degrade.resize import imresize_matlab
+    from lightsr.eval.evaluate import Evaluator
+
+    ramp = _gray_ramp()
+    ev = Evaluator(["noise"], scale=4)
+    assert ev.higher_is_better("noise") is False and not ev.needs_ref and not ev.needs_lr
+    scores = [ev.image(np.clip(imresize_matlab(noisy(ramp, s, seed=2) if s else ramp, 4), 0, 1))["noise"]
+              for s in (0, 5, 10, 20)]
+    assert scores[0] < 0.1 and scores[0] < scores[1] < scores[2] < scores[3]
+    # at the output's size, bicubic's smooth blobs hide the noise: the scale is what makes it visible
+    sr = np.clip(imresize_matlab(noisy(ramp, 10, seed=2), 4), 0, 1)
+    assert Evaluator(["noise"], scale=1).image(sr)["noise"] < 0.1 * scores[2]
+
+
+# ---------------------------------------------------------------- pyiqa metrics through the registry
+
+
+def test_pyiqa_directions_come_from_the_built_metric(tmp_path):
+    from lightsr.eval.evaluate import Evaluator
+
+    ev = Evaluator(["niqe", "piqe"], weights_dir=str(tmp_path))
+    for name in ("niqe", "piqe"):
+        model = ev.built[name].fn.model  # pyiqa's InferenceModel
+        assert model.lower_better is True and ev.higher_is_better(name) is False
+    assert ev.higher_is_better("psnr") is True and ev.higher_is_better("lpips") is False  # not built here: the spec's
+
+
+def test_unknown_metric_is_one_line(tmp_path):
+    write_image(str(tmp_path / "a.png"), np.zeros((32, 32, 3), np.float32))
+    res = lightsr("eval", "--input", str(tmp_path), "--metrics", "psnr2", "--quiet")
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "unknown metric 'psnr2'" in res.stderr

@@ -407,11 +407,28 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self):
-        """Validation metrics of the EMA model (else the model) on the fixed pairs."""
-        from lightsr.eval.fullref import psnr, ssim
+        """Validation metrics of the EMA model (else the model) on the fixed pairs: any full-reference
+        metric of :mod:`lightsr.eval.metrics` (psnr, ssim, lpips, ifc, ...), built once per run."""
+        from lightsr.eval.metrics import MetricContext, get_metric, list_metrics
 
-        model = (self.ema or self.model).eval()
         v, scale = self.cfg.val, self.cfg.scale
+        built = getattr(self, "_val_metrics", None)
+        if built is None or list(built) != list(dict.fromkeys(v.metrics)):
+            specs = {}
+            for m in v.metrics:
+                try:
+                    spec = get_metric(m, pyiqa=False)
+                except LightSRError:
+                    spec = None
+                if spec is None or not spec.full_reference:
+                    names = ", ".join(s.name for s in list_metrics() if s.full_reference)
+                    raise ConfigError("val.metrics", f"validation computes the full-reference metrics ({names}); got {m!r} "
+                                                     f"(use lightsr eval for more)")
+                specs[m] = spec
+            # a Y-channel model is scored on Y already; an RGB one on Y when val.y
+            ctx = MetricContext(scale=scale, crop_border=scale, y=v.y and self.info.color != "y", device=self.device)
+            built = self._val_metrics = {m: spec.build(ctx) for m, spec in specs.items()}
+        model = (self.ema or self.model).eval()
         totals = {m: 0.0 for m in v.metrics}
         for _, lr, hr in self.val_pairs:
             x = torch.from_numpy(lr.transpose(2, 0, 1).copy())[None].to(self.device)
@@ -419,14 +436,9 @@ class Trainer:
                 x = rgb_to_y_tensor(x)
             with self._autocast():
                 sr = model(x).float().clamp(0, 1)[0].cpu().numpy().transpose(1, 2, 0)
-            ref, y = (rgb_to_y(hr)[:, :, None], False) if self.info.color == "y" else (hr, v.y)
-            for m in v.metrics:
-                if m == "psnr":
-                    totals[m] += psnr(sr, ref, scale, y)
-                elif m == "ssim":
-                    totals[m] += ssim(sr, ref, scale, y)
-                else:
-                    raise ConfigError("val.metrics", f"validation computes psnr and ssim; got {m!r} (use lightsr eval for more)")
+            ref = rgb_to_y(hr)[:, :, None] if self.info.color == "y" else hr
+            for m, metric in built.items():
+                totals[m] += metric(sr, ref)
         self.model.train()
         return {m: totals[m] / max(len(self.val_pairs), 1) for m in v.metrics}
 
