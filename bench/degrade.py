@@ -15,7 +15,7 @@
 3. lightsr `bicubic` against basicsr's MATLAB imresize, per core.
 4. Where the time of the `realesrgan` preset goes, op by op.
 
-    python bench/degrade.py --device cuda [--seconds 8]
+    python bench/degrade.py --device cuda [--seconds 8] [--compile auto|on|off]
 
 runs instead the batched backends on one device, in one run: lightsr's `realesrgan` preset
 through Pipeline.batch (every parameter drawn per sample) against the basicsr-primitives
@@ -196,7 +196,7 @@ def device_rates(seconds, batch, device):
     import torch
 
     from lightsr.degrade import load_pipeline
-    from lightsr.degrade.batched import static
+    from lightsr.degrade.batched import apply_records, static
     from lightsr.degrade.batched.compiled import compile_wanted
 
     hrs = patches(n=batch)
@@ -221,15 +221,9 @@ def device_rates(seconds, batch, device):
         return batch
 
     def run_dynamic(i):
-        before = os.environ.get("LIGHTSR_STATIC")
-        os.environ["LIGHTSR_STATIC"] = "0"
-        try:
-            return run_apply(i)
-        finally:
-            if before is None:
-                del os.environ["LIGHTSR_STATIC"]
-            else:
-                os.environ["LIGHTSR_STATIC"] = before
+        apply_records(hr, drawn[i % len(drawn)], static=False)
+        _sync(device)
+        return batch
 
     # plans from their own template (the workers' in training), made before the clock starts
     plans = [static.plan_records(records, tuple(hr.shape)) for records in drawn * 2]
@@ -270,18 +264,16 @@ class _EagerOpCount:
                     counter.ops += 1
                 return func(*args, **(kwargs or {}))
 
-        self.ops, self.mode = 0, Count()
-        self.compile = os.environ.get("LIGHTSR_COMPILE")
-        os.environ["LIGHTSR_COMPILE"] = "0"
+        from lightsr.degrade.batched.compiled import compiling
+
+        self.ops, self.mode, self.eager = 0, Count(), compiling(False)
+        self.eager.__enter__()
         self.mode.__enter__()
         return self
 
     def __exit__(self, *exc):
         self.mode.__exit__(*exc)
-        if self.compile is None:
-            del os.environ["LIGHTSR_COMPILE"]
-        else:
-            os.environ["LIGHTSR_COMPILE"] = self.compile
+        self.eager.__exit__(*exc)
 
 
 def device_ops_per_batch(batch, device):
@@ -296,8 +288,6 @@ def device_ops_per_batch(batch, device):
     pipe = load_pipeline("realesrgan", scale=SCALE)
     hr = torch.from_numpy(np.stack(patches(n=batch)).transpose(0, 3, 1, 2)).contiguous().to(device)
     records = [pipe.sample((HR, HR, 3), 0, i) for i in range(batch)]
-    static = os.environ.get("LIGHTSR_STATIC")
-    os.environ["LIGHTSR_STATIC"] = "0"
     rounds = [0]
     run = scheduler._Canvas.run
 
@@ -306,16 +296,12 @@ def device_ops_per_batch(batch, device):
         return run(self, *a)
 
     try:
-        pipe.apply_batch(hr, records)  # tables and caches built outside the count
+        scheduler.apply_records(hr, records, static=False)  # tables and caches built outside the count
         scheduler._Canvas.run = counted
         with _EagerOpCount() as count:
-            pipe.apply_batch(hr, [pipe.sample((HR, HR, 3), 1, i) for i in range(batch)])
+            scheduler.apply_records(hr, [pipe.sample((HR, HR, 3), 1, i) for i in range(batch)], static=False)
     finally:
         scheduler._Canvas.run = run
-        if static is None:
-            del os.environ["LIGHTSR_STATIC"]
-        else:
-            os.environ["LIGHTSR_STATIC"] = static
     return count.ops, rounds[0]
 
 
@@ -420,16 +406,19 @@ def main():
     ap.add_argument("--seconds", type=float, default=8.0, help="measuring time per contender")
     ap.add_argument("--batch", type=int, default=16, help="batch size of the basicsr path")
     ap.add_argument("--device", help="compare the batched backends on this device (cuda, cpu) instead")
+    ap.add_argument("--compile", choices=("auto", "on", "off"), default="auto",
+                    help="torch.compile of the batched elementwise chains (auto: on CUDA only)")
     args = ap.parse_args()
     cores = os.cpu_count() or 1
     print(f"machine: {platform.processor() or platform.machine()}, {cores} cores, Python {platform.python_version()}")
     if args.device:
         import torch
 
-        from lightsr.degrade.batched.compiled import compile_wanted
+        from lightsr.degrade.batched.compiled import compile_wanted, compiling
         from lightsr.eval.bench import device_name
 
-        compiled = "on" if compile_wanted(torch.device(args.device)) else "off (LIGHTSR_COMPILE=1 turns it on)"
+        mode = {"auto": "auto", "on": True, "off": False}[args.compile]
+        compiled = "on" if compile_wanted(torch.device(args.device), mode) else "off (--compile on turns it on)"
         print(f"device: {device_name(args.device)}; realesrgan, {HR}x{HR} -> {HR // SCALE}x{HR // SCALE}, "
               f"{args.seconds:.0f} s per contender; torch.compile of the elementwise chains: {compiled}\n")
         print("pairs/s; in brackets the ratio to the anchor. draw+apply: Pipeline.batch; apply: records drawn "
@@ -439,7 +428,8 @@ def main():
         print(f"{'batch':>5} {'basicsr primitives':>19} {'draw+apply':>17} {'apply':>17} {'dynamic':>17} {'planned':>17} "
               f"{'plan ms':>8}")
         for batch in (16, 64):
-            r = device_rates(args.seconds, batch, args.device)
+            with compiling(mode):
+                r = device_rates(args.seconds, batch, args.device)
             cells = " ".join(f"{r[k]:9.1f} ({r[k] / r['anchor']:4.1f}x)" for k in ("draw+apply", "apply", "dynamic", "plans"))
             print(f"{batch:>5} {r['anchor']:19.1f} {cells} {r['plan_ms']:8.1f}")
         ops, rounds = device_ops_per_batch(64, args.device)

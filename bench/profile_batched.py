@@ -1,7 +1,7 @@
 """Where a batch's time goes on a device: torch.profiler over a few Real-ESRGAN batches applied by
 the fixed-shape path (eagerly, so each kernel shows) and by the dynamic rounds.
 
-    python bench/profile_batched.py [--device cuda] [--batch 64] [--hr 256] [--rows 25]
+    python bench/profile_batched.py [--device cuda] [--batch 64] [--hr 256] [--rows 25] [--compile auto|on|off]
 
 Prints, per path, the wall time per batch, the device (or CPU) time per batch and the operators
 that take most of it; then the blur of the second order alone (per-sample 21x21 kernels on the
@@ -25,6 +25,8 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--hr", type=int, default=256)
     ap.add_argument("--rows", type=int, default=25)
+    ap.add_argument("--compile", choices=("auto", "on", "off"), default="auto",
+                    help="torch.compile of the elementwise chains (auto: on CUDA only)")
     args = ap.parse_args()
 
     import torch
@@ -40,19 +42,19 @@ def main():
     pipe = load_pipeline("realesrgan", scale=4)
     drawn = [[pipe.sample((args.hr, args.hr, 3), 0, i * args.batch + j) for j in range(args.batch)] for i in range(8)]
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    for label, static in (("fixed-shape path, eager", "1"), ("dynamic rounds", "0")):
-        os.environ["LIGHTSR_STATIC"], os.environ["LIGHTSR_CUDA_GRAPHS"] = static, "0"
+    how = {"compile": {"auto": "auto", "on": True, "off": False}[args.compile], "cuda_graphs": False}
+    for label, static in (("fixed-shape path, eager", True), ("dynamic rounds", False)):
         for records in drawn[:4]:  # warm-up: compilation, caches, the template's slots and dims
-            apply_records(hr, records)
+            apply_records(hr, records, static=static, **how)
         sync()
         start = time.perf_counter()
         for records in drawn[4:]:
-            apply_records(hr, records)
+            apply_records(hr, records, static=static, **how)
         sync()
         wall = (time.perf_counter() - start) / 4
         with profile(activities=activities) as prof:
             for records in drawn[4:6]:
-                apply_records(hr, records)
+                apply_records(hr, records, static=static, **how)
             sync()
         table = prof.key_averages()
         key = "self_device_time_total" if cuda else "self_cpu_time_total"

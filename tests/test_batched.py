@@ -286,8 +286,7 @@ def test_size_groups_and_their_results(patches, monkeypatch):
     pipe = load_pipeline("realesrgan")
     hr = torch.from_numpy(patches).permute(0, 3, 1, 2)
     records = [pipe.sample(patches[0].shape, 12, i) for i in range(len(patches))]
-    monkeypatch.setenv("LIGHTSR_STATIC", "0")
-    grouped = apply_records(hr, records)
+    grouped = apply_records(hr, records, static=False)
     monkeypatch.setattr(scheduler, "_size_groups", lambda hs, ws: [list(range(len(hs)))])
-    single = apply_records(hr, records)
+    single = apply_records(hr, records, static=False)
     assert all(torch.equal(a, b) for a, b in zip(grouped, single))

@@ -24,8 +24,7 @@ def patches(photo):
 
 
 def dynamic(hr, records, monkeypatch):
-    monkeypatch.setenv("LIGHTSR_STATIC", "0")
-    return scheduler.apply_records(hr, records)
+    return scheduler.apply_records(hr, records, static=False)
 
 
 def run_ragged(hr, records, template=None):
@@ -64,8 +63,10 @@ def test_apply_records_takes_the_static_path_when_asked(patches, monkeypatch):
     monkeypatch.setattr(static, "run_plan", lambda *a: calls.append(1) or original(*a))
     expected = dynamic(patches, records, monkeypatch)
     assert not calls
-    monkeypatch.setenv("LIGHTSR_STATIC", "1")
-    ours = scheduler.apply_records(patches, records)
+    monkeypatch.setenv("LIGHTSR_STATIC", "1")  # gone: the arguments (the trainer's config) choose
+    scheduler.apply_records(patches, records)  # "auto": on the CPU, the dynamic rounds
+    assert not calls and not static.wanted(torch.device("cpu")) and static.wanted(torch.device("cuda"))
+    ours = scheduler.apply_records(patches, records, static=True)
     assert calls and all(torch.equal(a, b) for a, b in zip(ours, expected))
 
 
@@ -73,8 +74,7 @@ def test_ops_without_a_fixed_shape_applier_take_the_dynamic_rounds(patches, monk
     # BSRGAN decimates (sizes follow the data layout) and shuffles: refused once, then dynamic
     pipe = load_pipeline("bsrgan")
     records = [pipe.sample((64, 64, 3), 0, i) for i in range(len(patches))]
-    monkeypatch.setenv("LIGHTSR_STATIC", "1")
-    lr, _ = scheduler.apply_records(patches, records)
+    lr, _ = scheduler.apply_records(patches, records, static=True)
     for i, r in enumerate(records):
         assert psnr(Pipeline.apply(patches[i].permute(1, 2, 0).numpy(), r)[0], lr[i].permute(1, 2, 0).numpy()) >= 45
     with pytest.raises(static.NotStatic):
@@ -158,10 +158,8 @@ def test_graph_replays_equal_the_eager_static_path(patches, monkeypatch):
     hr = patches.cuda()
     for seed in range(4):  # capture on the first batch of a layout, replays after
         records = [pipe.sample((64, 64, 3), seed, i) for i in range(len(patches))]
-        monkeypatch.setenv("LIGHTSR_CUDA_GRAPHS", "0")
-        eager = static.apply_static(hr, records)
-        monkeypatch.setenv("LIGHTSR_CUDA_GRAPHS", "1")
-        graphed = static.apply_static(hr, records)
+        eager = static.apply_static(hr, records, cuda_graphs=False)
+        graphed = static.apply_static(hr, records, cuda_graphs=True)
         for e, g in zip(eager, graphed):
             assert psnr(e.cpu().numpy(), g.cpu().numpy()) >= 60
 
@@ -234,7 +232,7 @@ def _fake_cuda(monkeypatch, fail=False):
     monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self: self)
     monkeypatch.setattr(graphs, "_capture", capture)
     monkeypatch.setattr(graphs, "_graphs", type(graphs._graphs)())
-    monkeypatch.setattr(graphs, "_failed", set())
+    monkeypatch.setattr(graphs, "_failed", type(graphs._failed)())
 
 
 def test_graph_bookkeeping_with_a_stand_in_for_cuda(patches, monkeypatch):

@@ -67,6 +67,20 @@ def test_config_errors_name_their_yaml_path(tmp_path):
     assert cfg.train.optimizer.lr == 1e-3 and cfg.train.total_steps == 7
 
 
+def test_the_device_path_is_chosen_in_the_config(tmp_path):
+    bad = tmp_path / "dp.yml"
+    bad.write_text(yaml.safe_dump({"name": "x", "model": {"name": "espcn"}}))
+    cfg = load_config(str(bad))
+    assert (cfg.data.device_path.compile, cfg.data.device_path.static, cfg.data.device_path.cuda_graphs) == ("auto",) * 3
+    cfg = load_config(str(bad), ["data.device_path.compile=false", "data.device_path.cuda_graphs=true"])
+    assert cfg.data.device_path.compile is False and cfg.data.device_path.cuda_graphs is True
+    with pytest.raises(ConfigError, match=r"^data\.device_path\.static: "):
+        load_config(str(bad), ["data.device_path.static=sometimes"])
+    from lightsr.trainers.config import RESUME_SAFE
+
+    assert {"data.device_path.compile", "data.device_path.static", "data.device_path.cuda_graphs"} <= set(RESUME_SAFE)
+
+
 def test_resume_is_exact(hr_dir, tmp_path):
     cfg = config(hr_dir, tmp_path)
     straight, _ = run(cfg, tmp_path / "straight")
@@ -347,7 +361,7 @@ def test_a_blind_model_from_the_realesrgan_recipe_upscales(hr_dir, tmp_path):
     assert read_image(out / "im0.png")[0].shape == (480, 560, 3)
 
 
-def test_training_degrades_on_the_device_as_the_workers_do(hr_dir, tmp_path, monkeypatch):
+def test_training_degrades_on_the_device_as_the_workers_do(hr_dir, tmp_path):
     from lightsr.trainers.data import train_loader
     from lightsr.trainers.engine import Trainer
 
@@ -355,8 +369,8 @@ def test_training_degrades_on_the_device_as_the_workers_do(hr_dir, tmp_path, mon
     lr = {}
     # "planned": the fixed-shape path (the default on CUDA), its host half done by the loader
     for where in ("workers", "device", "planned"):
-        monkeypatch.setenv("LIGHTSR_STATIC", "1" if where == "planned" else "0")
-        cfg = config(hr_dir, tmp_path, **base, **{"data.degrade_on": "workers" if where == "workers" else "device"})
+        cfg = config(hr_dir, tmp_path, **base, **{"data.degrade_on": "workers" if where == "workers" else "device",
+                                                  "data.device_path": {"static": where == "planned"}})
         trainer = Trainer(cfg, run_dir=str(tmp_path / where), resume=False)
         _, _, loader = train_loader(cfg, 0)
         batch = next(iter(loader))

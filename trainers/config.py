@@ -9,7 +9,7 @@ import dataclasses
 import os
 import typing
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 import yaml
 
@@ -26,6 +26,16 @@ class ModelConfig:
 
 
 @dataclass
+class DevicePathConfig:
+    """How the batched backend runs when ``degrade_on: device`` (each "auto" switch is on where it
+    pays: on CUDA). Results are the same either way, to float rounding."""
+
+    compile: Union[bool, Literal["auto"]] = "auto"  # torch.compile of the elementwise chains (noise, JPEG)
+    static: Union[bool, Literal["auto"]] = "auto"  # the fixed-shape path, planned in the loader workers
+    cuda_graphs: Union[bool, Literal["auto"]] = "auto"  # the fixed-shape path replayed as CUDA graphs (false: eagerly)
+
+
+@dataclass
 class DataConfig:
     """Training pairs: on the fly from HR images through a degradation, or paired folders."""
 
@@ -34,6 +44,7 @@ class DataConfig:
     lr: Optional[str] = None  # paired only
     pipeline: str = "bicubic"  # a preset name or a pipeline YAML (degraded only)
     degrade_on: Literal["workers", "device"] = "workers"  # device: HR patches go to the GPU, degraded there in batches
+    device_path: DevicePathConfig = field(default_factory=DevicePathConfig)  # how degrade_on: device runs
     exclude: list[str] = field(default_factory=list)  # file names kept out of training (held-out photos)
     patch: int = field(default=96, metadata={"min": 8})  # HR patch size
     samples_per_image: int = field(default=1, metadata={"min": 1})
@@ -243,10 +254,12 @@ def load_config(path, overrides=()):
 # Keys that may change when a run is resumed: they change logging, checkpointing, validation
 # frequency, data loading speed or the machine, not the optimisation. (The training stream is
 # counter-based, so data.workers does not change the batches; device moves a run between
-# machines.) train.total_steps may change with a constant or multi-step schedule; the cosine
+# machines; data.device_path changes how the device degrades, to float rounding, as a move
+# between machines does.) train.total_steps may change with a constant or multi-step schedule; the cosine
 # schedule is stretched over total_steps, so there it would change every remaining step's rate.
 RESUME_SAFE = ("name", "output_root", "device", "log_every", "checkpoint_every", "keep_checkpoints", "tensorboard",
-               "val.every", "data.workers", "train.total_steps")
+               "val.every", "data.workers", "train.total_steps", "data.device_path.compile", "data.device_path.static",
+               "data.device_path.cuda_graphs")
 
 
 def _differences(cls, saved, new, path=""):

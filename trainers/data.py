@@ -138,13 +138,13 @@ def train_dataset(cfg):
 
 def train_loader(cfg, start_step, rank=0, world=1, device="cpu"):
     """(dataset, sampler, loader); batches degraded on ``device`` come planned for its fixed-shape
-    path where that path is taken there (degrade.batched.static.wanted)."""
+    path where that path is taken there (``data.device_path.static``, degrade.batched.static.wanted)."""
     from lightsr.degrade.batched import static
 
     device = torch.device(device)
     ds = train_dataset(cfg)
     sampler = StreamBatchSampler(len(ds), cfg.data.batch, cfg.seed, start_step, rank, world)
-    collate = functools.partial(collate_pairs, plan=static.wanted(device))
+    collate = functools.partial(collate_pairs, plan=static.wanted(device, cfg.data.device_path.static))
     # pinned batches: the trainer's copies to a GPU run asynchronously (non_blocking)
     loader = DataLoader(ds, batch_sampler=sampler, num_workers=cfg.data.workers, collate_fn=collate,
                         persistent_workers=cfg.data.workers > 0, prefetch_factor=4 if cfg.data.workers else None,

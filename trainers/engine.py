@@ -272,8 +272,12 @@ class Trainer:
             from lightsr.degrade.batched.static import apply_plan
 
             plain = from_levels(batch["hr_plain"].to(self.device, non_blocking=True))  # uint8 from 8-bit photos
-            # planned in the workers (fixed-shape path): only the device half runs here
-            lr, hr = apply_plan(plain, batch["plan"]) if "plan" in batch else apply_records(plain, batch["records"])
+            how = self.cfg.data.device_path
+            if "plan" in batch:  # planned in the workers (fixed-shape path): only the device half runs here
+                lr, hr = apply_plan(plain, batch["plan"], compile=how.compile, cuda_graphs=how.cuda_graphs)
+            else:
+                lr, hr = apply_records(plain, batch["records"], static=how.static, compile=how.compile,
+                                       cuda_graphs=how.cuda_graphs)
         else:
             lr, hr, plain = (batch[k].to(self.device, non_blocking=True) for k in ("lr", "hr", "hr_plain"))
         if self.info.color == "y":

@@ -1,24 +1,20 @@
 """CUDA graphs of fixed-shape batches (see ``static``): the first batch of a layout is run to
 warm up (torch.compile, cuDNN's algorithm choice, the device tables) and captured; each later
 batch copies its HR and its plan's buffers into the graph's inputs and replays it: a few
-launches per batch instead of ~1,800 from Python. ``LIGHTSR_CUDA_GRAPHS=0`` runs the fixed-shape
-path eagerly instead; a capture that fails does too, with a warning (same results).
+launches per batch instead of ~1,800 from Python. ``apply_plan(..., cuda_graphs=False)`` (the
+trainer's ``data.device_path.cuda_graphs``) runs the fixed-shape path eagerly instead; a capture
+that fails does too, with a warning (same results).
 """
 
 import collections
-import os
 import warnings
 
 import torch
 
 _MAX_GRAPHS = 4  # layouts kept (each holds the peak of one run's intermediates in its memory pool)
+_MAX_FAILED = 64  # layouts whose capture failed, remembered so as not to try again
 _graphs = collections.OrderedDict()
-_failed = set()
-
-
-def graphs_wanted():
-    flag = os.environ.get("LIGHTSR_CUDA_GRAPHS")
-    return flag is None or flag.strip() not in ("", "0", "false", "no")
+_failed = collections.OrderedDict()
 
 
 def views(buffers, where):
@@ -72,7 +68,9 @@ def run_graphed(key, run, hr, buffers, where):
         try:
             captured = _Captured(run, hr, buffers, where)
         except Exception as e:  # a capture problem must not stop the degradation
-            _failed.add(key)
+            _failed[key] = True
+            while len(_failed) > _MAX_FAILED:
+                _failed.popitem(last=False)
             # torch.cuda.graph ends the capture before leaving its stream: when ending fails,
             # the capture stream stays current unless set back here
             torch.cuda.set_stream(stream)

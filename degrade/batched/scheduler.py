@@ -15,7 +15,8 @@ batch, replayed as a CUDA graph) whenever the pipeline's ops allow it.
 import numpy as np
 import torch
 
-from lightsr.degrade.batched import static
+from lightsr.degrade.batched import static as fixed
+from lightsr.degrade.batched.compiled import check_mode, compiling
 from lightsr.degrade.batched.steps import DYNAMIC_ONLY, STEPS, run_op
 from lightsr.degrade.ops import OPS
 from lightsr.errors import LightSRError, OpError
@@ -125,19 +126,26 @@ def _run_stage(canvas, steps_per_sample):
             position[i] += 1
 
 
-def apply_records(hr, records, numpy_ops=()):
+def apply_records(hr, records, numpy_ops=(), static="auto", compile=None, cuda_graphs="auto"):
     """(LR, target HR) of ``records`` applied to ``hr``, a (B, C, H, W) float tensor in [0, 1]
     on any device (one record per sample); the batched counterpart of ``Pipeline.apply``.
     ``numpy_ops`` names ops to run through their numpy appliers instead (e.g. "jpeg": OpenCV's
-    codec, bit-exact with the CPU path, at the cost of a round trip to the CPU)."""
-    static.check_records(tuple(hr.shape), records)
-    if not numpy_ops and static.wanted(hr.device):
+    codec, bit-exact with the CPU path, at the cost of a round trip to the CPU).
+
+    How it runs (the trainer's ``data.device_path``; results equal to float rounding): ``static``,
+    the fixed-shape path (True, False; "auto": on CUDA); ``cuda_graphs``, its replay as a CUDA
+    graph (False: eagerly); ``compile``, torch.compile of the elementwise chains (True, False,
+    "auto": on CUDA; None: as an enclosing ``compiled.compiling`` scope says, else "auto")."""
+    fixed.check_records(tuple(hr.shape), records)
+    check_mode("cuda_graphs", cuda_graphs)
+    if not numpy_ops and fixed.wanted(hr.device, static):
         try:
-            return static.apply_static(hr, records)
-        except static.NotStatic:
+            return fixed.apply_static(hr, records, compile, cuda_graphs)
+        except fixed.NotStatic:
             pass  # an op without a fixed-shape applier: the dynamic rounds below run every op
-    canvas = _Canvas(hr.to(torch.float32).clone(), numpy_ops)
-    _run_stage(canvas, [r["gt"] for r in records])
-    target = canvas.crop().clone()
-    _run_stage(canvas, [r["lq"] for r in records])
+    with compiling(compile):
+        canvas = _Canvas(hr.to(torch.float32).clone(), numpy_ops)
+        _run_stage(canvas, [r["gt"] for r in records])
+        target = canvas.crop().clone()
+        _run_stage(canvas, [r["lq"] for r in records])
     return canvas.crop().contiguous(), target

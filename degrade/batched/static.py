@@ -15,7 +15,7 @@ dynamic scheduler's (the same appliers on more samples; kernels padded further m
 differently: equal on the CPU in the tests, to float rounding elsewhere).
 """
 
-import os
+import collections
 
 import numpy as np
 import torch
@@ -249,13 +249,14 @@ def run_plan(hr, tensors, layout):
     return lr, target
 
 
-def wanted(device):
-    """Whether apply_records takes the fixed-shape path: ``LIGHTSR_STATIC`` (1/0) decides, else on
-    CUDA only (on the CPU, running every op on the whole batch costs more than it saves)."""
-    flag = os.environ.get("LIGHTSR_STATIC")
-    if flag is not None:
-        return flag.strip() not in ("", "0", "false", "no")
-    return device.type == "cuda"
+def wanted(device, mode="auto"):
+    """Whether apply_records takes the fixed-shape path on ``device``: ``mode`` True or False
+    decides; "auto": on CUDA only (on the CPU, running every op on the whole batch costs more than
+    it saves)."""
+    from lightsr.degrade.batched.compiled import check_mode
+
+    mode = check_mode("static", mode)
+    return device.type == "cuda" if mode == "auto" else mode
 
 
 def check_records(hr_shape, records):
@@ -273,7 +274,16 @@ def check_records(hr_shape, records):
                                f"HR, got {hr_shape[2]}x{hr_shape[3]}")
 
 
-_TEMPLATES = {}
+_MAX_TEMPLATES = 16  # (pipeline, scale, batch shape) combinations kept, the least recently used dropped
+_TEMPLATES = collections.OrderedDict()
+
+
+def _template(key):
+    template = _TEMPLATES.pop(key, None) or Template()
+    _TEMPLATES[key] = template
+    while len(_TEMPLATES) > _MAX_TEMPLATES:
+        _TEMPLATES.popitem(last=False)
+    return template
 
 
 def plan_records(records, hr_shape):
@@ -283,7 +293,7 @@ def plan_records(records, hr_shape):
     end at different sizes."""
     check_records(tuple(hr_shape), records)
     key = (records[0].get("pipeline"), records[0].get("scale"), tuple(hr_shape))
-    plan = plan_batch(records, tuple(hr_shape), _TEMPLATES.setdefault(key, Template()))
+    plan = plan_batch(records, tuple(hr_shape), _template(key))
     for stage, sizes in plan.final_sizes.items():
         if len(set(sizes)) != 1:
             raise LightSRError(f"the batch ended at different sizes {sorted({s[0] for s in sizes})} x "
@@ -295,25 +305,29 @@ def _graphable(hr):
     return hr.is_cuda
 
 
-def apply_plan(hr, plan):
+def apply_plan(hr, plan, compile=None, cuda_graphs="auto"):
     """The device half: (lr, target) of a plan on ``hr``, through a CUDA graph replay on CUDA
-    (``graphs``), eagerly elsewhere."""
+    (``graphs``; ``cuda_graphs=False`` runs it eagerly there too), eagerly elsewhere. ``compile``:
+    torch.compile of the elementwise chains (see ``compiled``)."""
     from lightsr.degrade.batched import graphs
+    from lightsr.degrade.batched.compiled import check_mode, compiling
 
+    check_mode("cuda_graphs", cuda_graphs)
     hr = hr.to(torch.float32)
     if tuple(hr.shape) != plan.layout[0]:
         raise LightSRError(f"a plan for a {plan.layout[0]} batch applied to {tuple(hr.shape)}")
     def run(x, tensors):
         return run_plan(x, tensors, plan.layout)
 
-    if _graphable(hr) and plan.capturable and graphs.graphs_wanted():
-        out = graphs.run_graphed((plan.key, str(hr.device)), run, hr, *plan.buffers())
-        if out is not None:
-            return out
-    lr, target = run(hr, plan.tensors(hr.device))
+    with compiling(compile):
+        if _graphable(hr) and plan.capturable and cuda_graphs is not False:
+            out = graphs.run_graphed((plan.key, str(hr.device)), run, hr, *plan.buffers())
+            if out is not None:
+                return out
+        lr, target = run(hr, plan.tensors(hr.device))
     return lr.clone(), target.clone()  # views of the canvas, or of hr itself when no op ran
 
 
-def apply_static(hr, records):
+def apply_static(hr, records, compile=None, cuda_graphs="auto"):
     """(lr, target) of ``records`` on ``hr`` through the fixed-shape path."""
-    return apply_plan(hr, plan_records(records, tuple(hr.shape)))
+    return apply_plan(hr, plan_records(records, tuple(hr.shape)), compile, cuda_graphs)
