@@ -87,11 +87,13 @@ def build_parser():
     p = sub.add_parser("models", help="list the model zoo with parameters, MACs and the published figures")
     p.add_argument("--scale", type=int, default=4)
     p.add_argument("--format", choices=["table", "md", "json"], default="table")
+    p.add_argument("--show", metavar="NAME", help="the model card of a shipped model (e.g. blind_abpn_x4)")
     p.set_defaults(func=cmd_models)
 
     for name, text in (("upscale", "upscale images or folders with a model"), ("export", "export a model to ONNX")):
         p = sub.add_parser(name, help=text)
-        p.add_argument("--model", required=True, help="a .safetensors file written by lightsr, or a zoo name with --weights")
+        p.add_argument("--model", required=True, help="a shipped model (e.g. blind_abpn_x4), a .safetensors file written by "
+                                                      "lightsr, or a zoo name with --weights")
         p.add_argument("--weights", help="the authors' checkpoint (.pth/.safetensors) for a zoo name")
         p.add_argument("--scale", type=int)
         p.add_argument("--random-init", action="store_true", help="untrained weights (for timing and tests only)")

@@ -12,7 +12,6 @@ real images (mean NIQE, with no more noise than bicubic leaves: sharpened noise 
 ``--classic`` runs the earlier non-blind story (bicubic pairs, L1, SESR-M5).
 """
 
-import json
 import os
 import shutil
 import sys
@@ -20,13 +19,11 @@ import time
 
 import numpy as np
 
-HELD_OUT = ("astronaut.png", "coffee.png")
+from lightsr.eval.blind import BLIND_SAMPLES, BLIND_SEED, HELD_OUT
+
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 STAGE1 = os.path.join(CONFIGS, "x4_blind_stage1_cpu.yml")
 STAGE2 = os.path.join(CONFIGS, "x4_blind_stage2_cpu.yml")
-BLIND_SEED = 2024  # the held-out blind set's seed (training draws from the recipe's seed)
-BLIND_SAMPLES = 4  # degraded versions of each held-out photo
-DEBIAN_CROP = 128  # real JPEG photos: a centre crop each (the whole 2560-px photos x4 would take minutes)
 
 
 def copy_photos(out, include_debian):
@@ -64,71 +61,6 @@ def bicubic_folder(src, dst, scale):
         write_image(os.path.join(dst, os.path.basename(path)), np.clip(imresize_matlab(read_image(path)[0], scale), 0, 1))
 
 
-def write_blind_set(photos_dir, out, scale, seed=BLIND_SEED, samples=BLIND_SAMPLES):
-    """The held-out photos, each degraded ``samples`` times by the realesrgan preset: lr/, hr/ (the
-    plain HR, mod-cropped: what an SR output should match) and records.jsonl (to replay them)."""
-    from lightsr.degrade import load_pipeline
-    from lightsr.images import read_image, write_image
-
-    pipe = load_pipeline("realesrgan", scale=scale)
-    for d in ("hr", "lr"):
-        os.makedirs(os.path.join(out, d), exist_ok=True)
-    lines = []
-    for k, name in enumerate(HELD_OUT):
-        hr = read_image(os.path.join(photos_dir, name))[0]
-        hr = np.ascontiguousarray(hr[: hr.shape[0] // scale * scale, : hr.shape[1] // scale * scale])
-        for i in range(samples):
-            index = k * samples + i
-            sample = pipe.run(hr, seed=seed, index=index)
-            stem = f"{os.path.splitext(name)[0]}_{i}"
-            write_image(os.path.join(out, "hr", stem + ".png"), hr)
-            write_image(os.path.join(out, "lr", stem + ".png"), sample.lr)
-            lines.append(json.dumps({"name": stem, "source": name, "seed": seed, "index": index, "record": sample.record}))
-    with open(os.path.join(out, "records.jsonl.part"), "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(os.path.join(out, "records.jsonl.part"), os.path.join(out, "records.jsonl"))
-
-
-def write_real_set(out, faces, include_debian):
-    """Real LR images: scikit-image's faces and motion-blurred clock, and centre crops of Debian's
-    JPEG nature photos when installed (real compression artefacts)."""
-    from lightsr.eval.realsets import mate_backgrounds, write_set
-    from lightsr.images import write_image
-
-    write_set("lfw_faces", out, limit=faces)
-    write_set("clock_motion", out)
-    if include_debian:
-        for name, img in mate_backgrounds():
-            h, w = img.shape[:2]
-            s = min(DEBIAN_CROP, h, w)
-            top, left = (h - s) // 2, (w - s) // 2
-            write_image(os.path.join(out, f"mate_{name}.png"), img[top:top + s, left:left + s])
-
-
-def _crops(names, lr_dir, columns, ref_dir, scale, size):
-    """[(image, [(label, crop)])]: the LR (pixels enlarged), each method's output, the HR."""
-    from lightsr.eval.evaluate import _stems
-    from lightsr.images import read_image
-
-    lrs, refs = _stems(lr_dir), _stems(ref_dir) if ref_dir else {}
-    files = [(label, _stems(folder)) for label, folder in columns]
-    out = []
-    for name in names:
-        lr = read_image(lrs[name])[0]
-        h, w = lr.shape[0] * scale, lr.shape[1] * scale
-        s = min(size, h, w)
-        top, left = (h - s) // 2 // scale * scale, (w - s) // 2 // scale * scale
-        window = (slice(top, top + s), slice(left, left + s))
-        panels = [("LR (nearest)", np.repeat(np.repeat(lr, scale, 0), scale, 1)[window])]
-        for label, stems in files:
-            if name in stems:
-                panels.append((label, read_image(stems[name])[0][window]))
-        if name in refs:
-            panels.append(("HR", read_image(refs[name])[0][window]))
-        out.append((name, panels))
-    return out
-
-
 def _train(recipe, overrides, label, quiet):
     """Train one stage; returns (model path, seconds)."""
     from lightsr.commands.common import progress_bar
@@ -161,17 +93,6 @@ def _train(recipe, overrides, label, quiet):
     return cfg, result["model"], time.perf_counter() - start
 
 
-def _add_noise(result, scale):
-    """The output noise estimate (eval.noise) beside each real image's other scores."""
-    from lightsr.eval.evaluate import _stems
-    from lightsr.eval.noise import noise_sigma
-    from lightsr.images import read_image
-
-    files = _stems(result.folder)
-    for row in result.rows:
-        row["noise"] = noise_sigma(read_image(files[row["image"]])[0], scale)
-
-
 def _gate(blind, real):
     """The demo's bar: stage 2 against bicubic. Returns the failures, one line each."""
     bic, s2 = blind[0], blind[2]
@@ -197,11 +118,9 @@ def cmd_demo(args):
     import torch
 
     from lightsr.commands.degrade import make_sheet
-    from lightsr.eval.evaluate import Evaluator
+    from lightsr.eval.blind import evaluate, side_by_side, table, upscale_all, write_blind_set, write_real_set
     from lightsr.eval.report import build_report
     from lightsr.files import atomic_write_text
-    from lightsr.models.inference import Upscaler
-    from lightsr.models.weights import load_model
     from lightsr.threads import available_cores, plan_cpu_threads
     from lightsr.vgg16 import ensure_vgg16_source
 
@@ -232,33 +151,25 @@ def cmd_demo(args):
     write_real_set(os.path.join(real_dir, "lr"), args.faces, not args.no_debian)
     methods = (("bicubic", None), ("stage1", model1), ("stage2", model2))
     for root in (blind_dir, real_dir):
-        for name, path in methods:
-            if path is None:
-                bicubic_folder(os.path.join(root, "lr"), os.path.join(root, name), scale)
-            else:
-                upscale_folder(Upscaler(load_model(path)), os.path.join(root, "lr"), os.path.join(root, name))
+        upscale_all(methods, root, scale)
 
     print("[5/5] evaluating")
-    fr = Evaluator(["psnr", "ssim", "lpips"], scale=scale, y=True, weights_dir=args.weights_dir)
-    blind = [fr.folder(os.path.join(blind_dir, m), os.path.join(blind_dir, "hr"), name=m) for m, _ in methods]
-    nr = Evaluator(["niqe", "piqe", "lrc"], scale=scale, weights_dir=args.weights_dir)
-    real = [nr.folder(os.path.join(real_dir, m), lr_dir=os.path.join(real_dir, "lr"), name=m) for m, _ in methods]
-    for r in real:
-        _add_noise(r, scale)
-    nr.metrics.append("noise")
-    columns = [(label, os.path.join(blind_dir, m)) for label, (m, _) in zip(("bicubic", "stage 1", "stage 2"), methods)]
+    fr, blind, nr, real = evaluate(methods, blind_dir, real_dir, scale, args.weights_dir)
+    columns = [(label, m) for label, (m, _) in zip(("bicubic", "stage 1", "stage 2"), methods)]
     blind_names = [r["image"] for r in blind[0].rows][::BLIND_SAMPLES // 2]
-    real_columns = [(label, os.path.join(real_dir, folder)) for label, folder in columns]
     real_names = sorted({r["image"] for r in real[0].rows}, key=lambda n: (not n.startswith(("clock", "mate")), n))[:8]
     total = time.perf_counter() - start
     sections = [
         {"title": "Held-out blind set (synthetic: the realesrgan preset on photos never trained on, with ground truth)",
          "methods": blind, "metrics": fr.metrics,
-         "crops": _crops(blind_names, os.path.join(blind_dir, "lr"), columns, os.path.join(blind_dir, "hr"), scale, 192),
+         "crops": side_by_side(blind_names, os.path.join(blind_dir, "lr"),
+                               [(label, os.path.join(blind_dir, m)) for label, m in columns], os.path.join(blind_dir, "hr"),
+                               scale, 192),
          "notes": [f"{', '.join(HELD_OUT)}, {BLIND_SAMPLES} degradations each (seed {BLIND_SEED}; replay them from "
                    "heldout/records.jsonl). PSNR / SSIM on the BT.601 luma, crop border 4; LPIPS (VGG, v0.1) on RGB."]},
         {"title": "Real low-resolution images (no ground truth)", "methods": real, "metrics": nr.metrics,
-         "crops": _crops(real_names, os.path.join(real_dir, "lr"), real_columns, None, scale, 128),
+         "crops": side_by_side(real_names, os.path.join(real_dir, "lr"),
+                               [(label, os.path.join(real_dir, m)) for label, m in columns], None, scale, 128),
          "notes": ["scikit-image's real 25x25 LFW faces and motion-blurred clock"
                    + ("" if args.no_debian else ", and centre crops of Debian's JPEG nature photos when installed")
                    + ". NIQE, PIQE: lower is better (no-reference scores can reward amplified noise, so read them beside "
@@ -273,10 +184,9 @@ def cmd_demo(args):
     fails = _gate(blind, real)
     notes.append("Bar (stage 2 against bicubic): " + ("passed" if not fails else "FAILED: " + "; ".join(fails)))
     report = os.path.join(out, "report.html")
-    atomic_write_text(report, build_report("lightsr demo: blind x4 super-resolution", sections,
-                                                 lambda m: m != "noise" and nr.higher_is_better(m), notes))
+    atomic_write_text(report, build_report("lightsr demo: blind x4 super-resolution", sections, nr.higher_is_better, notes))
 
-    print("\n" + _table(blind, fr.metrics, "held-out blind set") + "\n" + _table(real, nr.metrics, "real LR images"))
+    print("\n" + table(blind, fr.metrics, "held-out blind set") + "\n" + table(real, nr.metrics, "real LR images"))
     print(f"\nstages: stage 1 {t1:.0f} s, stage 2 {t2:.0f} s; total {time.perf_counter() - start:.0f} s\nreport: {report}")
     problems = [e for r in blind + real for e in r.errors]
     for p in problems:
@@ -284,11 +194,3 @@ def cmd_demo(args):
     for f in fails:
         print(f"lightsr demo: {f}", file=sys.stderr)
     return 1 if fails or problems else 0
-
-
-def _table(results, metrics, title):
-    rows = [f"{title:<22}" + "".join(f"{m:>10}" for m in metrics)]
-    for r in results:
-        rows.append(f"  {r.name:<20}" + "".join(f"{r.mean(m):>10.4f}" if r.mean(m) is not None else f"{'-':>10}"
-                                                   for m in metrics))
-    return "\n".join(rows)

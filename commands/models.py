@@ -9,11 +9,19 @@ from lightsr.errors import ConfigError, LightSRError
 
 
 def resolve_model(spec, scale=None, weights=None, random_init=False):
-    """A model from a .safetensors file written by lightsr, or a registry name with the
-    authors' checkpoint (``weights``), or (for measurements only) random weights."""
+    """A model shipped with lightsr (``lightsr models`` lists them), a .safetensors file written by
+    lightsr, a registry name with the authors' checkpoint (``weights``), or (for measurements
+    only) random weights."""
     from lightsr.models import create_model, model_info
     from lightsr.models.weights import load_model, load_official
 
+    from lightsr.models.pretrained import load_shipped, shipped
+
+    if shipped(spec) is not None and not weights:  # trained by lightsr, inside the package
+        model = load_shipped(spec)
+        if scale is not None and scale != model.lightsr_spec["scale"]:
+            raise ConfigError("scale", f"{spec} is a x{model.lightsr_spec['scale']} model, not x{scale}")
+        return model
     if spec.endswith(".safetensors") or os.path.isfile(spec):
         model = load_model(spec)
         if scale is not None and scale != model.lightsr_spec["scale"]:
@@ -82,10 +90,41 @@ def _g(n):
     return f"{n / 1e9:,.1f}G" if n is not None else "-"
 
 
+def shipped_rows(scale=None):
+    """The trained models inside the package, with their cards."""
+    from lightsr.models.pretrained import SHIPPED
+
+    return [{"name": m.name, "architecture": m.architecture, "scale": m.scale, "description": m.description,
+             "shipped_weights": True, "weights": m.weights, "card": m.card()}
+            for m in SHIPPED.values() if scale is None or m.scale == scale]
+
+
+def show_card(name):
+    """A shipped model's card as text."""
+    from lightsr.models.pretrained import shipped
+
+    m = shipped(name)
+    if m is None:
+        from lightsr.models.pretrained import SHIPPED
+
+        raise ConfigError("--show", f"{name!r} is not a shipped model (shipped: {', '.join(SHIPPED)})")
+    lines = [f"{m.name}: {m.description}", f"weights: {m.weights}"]
+    for key, value in m.card().items():
+        if isinstance(value, dict):
+            lines.append(f"{key}:")
+            lines += [f"  {k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}" for k, v in value.items()]
+        else:
+            lines.append(f"{key}: {value}")
+    return "\n".join(lines)
+
+
 def cmd_models(args):
+    if args.show:
+        print(show_card(args.show))
+        return 0
     rows = model_rows(args.scale)
     if args.format == "json":
-        print(json.dumps(rows + unavailable_rows(), indent=1))
+        print(json.dumps(rows + shipped_rows(args.scale) + unavailable_rows(), indent=1))
         return 0
     head = ["model", "family", "in", "params", "published", "MACs@720p", "published", f"Set5 x{args.scale} (pub.)", "faithful"]
     table = []
@@ -110,6 +149,11 @@ def cmd_models(args):
           "torchsummaryX does, leaf modules that run, which misses weights some networks use: see the notes); MACs counted from a "
           "forward pass for a 1280x720 output (MACs, 1 multiply-add each; the tables call them FLOPs); (r): published "
           "figure from a secondary source, unverified. 'lightsr models --format json' has sources and notes.")
+    shipped = shipped_rows(args.scale)
+    if shipped:
+        print(f"\nTrained by lightsr, shipped with the package (lightsr upscale --model NAME; lightsr models --show NAME):")
+        for m in shipped:
+            print(f"- {m['name']} ({m['architecture']} x{m['scale']}): {m['description']}")
     print("\nNamed by the survey, not built (no faithful reading is possible from what is published):")
     for u in unavailable_rows():
         print(f"- {u['name']} ({u['family']}): {u['paper']}. {u['faithful'][4:]}")
