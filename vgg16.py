@@ -91,13 +91,16 @@ def load_vgg16_arrays(path=None, weights_dir=None):
     return out
 
 
-def vgg16_features(path=None, weights_dir=None, last=29):
-    """torchvision's vgg16().features[:last + 1] with the ImageNet weights, in eval mode, frozen."""
+def vgg16_features(path=None, weights_dir=None, last=29, arrays=None):
+    """torchvision's vgg16().features[:last + 1] with the ImageNet weights, in eval mode, frozen
+    (``arrays``: from load_vgg16_arrays, when the caller has them already)."""
     import torch
-    from torchvision.models import vgg16
+    from torchvision.models.vgg import cfgs, make_layers
 
-    arrays = load_vgg16_arrays(path, weights_dir)
-    features = vgg16(weights=None).features[: last + 1]
+    arrays = arrays or load_vgg16_arrays(path, weights_dir)
+    # torchvision's own VGG16 feature layers, without vgg16()'s classifier (102M parameters to
+    # initialise, seconds on a CPU, for layers nobody here uses)
+    features = make_layers(cfgs["D"])[: last + 1]
     state = {k.split(".", 1)[1]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("features.")}
     state = {k: v for k, v in state.items() if int(k.split(".")[0]) <= last}
     features.load_state_dict(state, strict=True)

@@ -19,9 +19,9 @@ class LPIPS(nn.Module):
 
     def __init__(self, path=None, weights_dir=None):
         super().__init__()
-        features = vgg16_features(path, weights_dir)
-        self.slices = nn.ModuleList([features[a:b] for a, b in SLICES])
         arrays = load_vgg16_arrays(path, weights_dir)
+        features = vgg16_features(arrays=arrays)
+        self.slices = nn.ModuleList([features[a:b] for a, b in SLICES])
         self.lins = nn.ParameterList([nn.Parameter(torch.from_numpy(arrays[f"lin{k}"]), requires_grad=False) for k in range(5)])
         self.register_buffer("shift", torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("scale", torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1), persistent=False)
