@@ -557,3 +557,18 @@ def test_a_full_disk_in_training_is_one_line_and_the_run_resumes(hr_dir, tmp_pat
     monkeypatch.undo()
     assert cli.main(["train", path, "--run-dir", str(tmp_path / "r")]) == 0
     assert "resumed from" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("target", ["target", "plain"])
+def test_pixel_loss_target_is_the_sharpened_or_the_plain_hr(hr_dir, tmp_path, target):
+    """Real-ESRNet's pixel loss compares with the USM-sharpened HR; a PSNR-oriented blind model with the plain HR."""
+    from lightsr.trainers.engine import Trainer
+
+    cfg = config(hr_dir, tmp_path, **{"train.pixel": {"type": "l1", "target": target}, "val.type": "none"})
+    trainer = Trainer(cfg, run_dir=str(tmp_path / target), resume=False)
+    lr, hr, plain = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    sr = torch.rand(1, 3, 32, 32)
+    got = float(trainer._generator_losses(lr, hr, plain, sr)["pixel"])
+    trainer.close()
+    want = plain if target == "plain" else hr
+    assert got == pytest.approx(float((sr - want).abs().mean()), rel=1e-6)

@@ -92,6 +92,9 @@ class PixelLossConfig:
     type: Literal["l1", "l2", "charbonnier"] = "l1"
     weight: float = field(default=1.0, metadata={"min": 0})
     eps: float = field(default=1e-3, metadata={"min": 0})  # Charbonnier's epsilon
+    # what the pixel loss compares with: the pipeline's target (Real-ESRGAN's USM-sharpened HR, its
+    # l1_gt_usm) or the plain HR (what PSNR against the HR measures)
+    target: Literal["target", "plain"] = "target"
 
 
 @dataclass

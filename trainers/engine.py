@@ -288,7 +288,7 @@ class Trainer:
         t, losses = self.cfg.train, {}
         srf = sr.float()
         if self.pixel is not None:
-            losses["pixel"] = t.pixel.weight * self.pixel(srf, hr)
+            losses["pixel"] = t.pixel.weight * self.pixel(srf, plain if t.pixel.target == "plain" else hr)
         if self.pyramid is not None:
             losses["pyramid"] = t.pyramid.weight * pyramid_pixel_loss(srf, hr, self.pyramid, t.pyramid.levels, t.pyramid.weights)
         if t.sparsity.weight > 0:
