@@ -125,8 +125,7 @@ def cmd_demo(args):
     from lightsr.vgg16 import ensure_vgg16_source
 
     start, scale, out = time.perf_counter(), 4, args.out
-    workers, threads = plan_cpu_threads(args.workers)
-    torch.set_num_threads(threads)
+    workers, threads = plan_cpu_threads(args.workers)  # the trainer takes the threads the workers leave
     src, photos = copy_photos(out, not args.no_debian)
     ensure_vgg16_source(args.weights_dir)  # LPIPS, and the perceptual loss offline (fetched once when missing)
     print(f"[1/5] {len(photos)} embedded photos in {src} ({', '.join(HELD_OUT)} held out); "
@@ -145,6 +144,7 @@ def cmd_demo(args):
     print(f"[3/5] stage 2: + perceptual ({cfg2.train.perceptual.network}) + GAN ({cfg2.train.gan.discriminator}), "
           f"{cfg2.train.total_steps} steps in {t2:.0f} s -> {model2}")
 
+    torch.set_num_threads(available_cores())  # no loader workers from here on
     print("[4/5] upscaling the held-out blind set and real low-resolution images")
     blind_dir, real_dir = os.path.join(out, "heldout"), os.path.join(out, "real")
     write_blind_set(src, blind_dir, scale)

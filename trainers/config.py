@@ -207,6 +207,8 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     val: ValConfig = field(default_factory=ValConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    threads: Optional[int] = field(default=None, metadata={"min": 1})  # CPU training: torch threads (default: the
+    # cores the loader workers leave, lightsr.threads; torch's one per core beside the workers oversubscribes)
     checkpoint_every: int = field(default=500, metadata={"min": 1})
     keep_checkpoints: int = field(default=2, metadata={"min": 1})
     log_every: int = field(default=50, metadata={"min": 1})
@@ -260,7 +262,7 @@ def load_config(path, overrides=()):
 # machines; data.device_path changes how the device degrades, to float rounding, as a move
 # between machines does.) train.total_steps may change with a constant or multi-step schedule; the cosine
 # schedule is stretched over total_steps, so there it would change every remaining step's rate.
-RESUME_SAFE = ("name", "output_root", "device", "log_every", "checkpoint_every", "keep_checkpoints", "tensorboard",
+RESUME_SAFE = ("name", "output_root", "device", "threads", "log_every", "checkpoint_every", "keep_checkpoints", "tensorboard",
                "val.every", "data.workers", "train.total_steps", "data.device_path.compile", "data.device_path.static",
                "data.device_path.cuda_graphs")
 

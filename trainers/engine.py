@@ -81,6 +81,10 @@ class Trainer:
         else:
             device = "cpu"
         self.device = torch.device(device)
+        if self.device.type == "cpu":
+            from lightsr.threads import plan_cpu_threads
+
+            torch.set_num_threads(cfg.threads or plan_cpu_threads(cfg.data.workers)[1])
         if self.world > 1 and not dist.is_initialized():
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self.run_dir = run_dir or os.path.join(cfg.output_root, cfg.name)
