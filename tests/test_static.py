@@ -296,3 +296,14 @@ def test_a_failed_capture_falls_back_once_with_a_warning(patches, monkeypatch):
     with pytest.warns(RuntimeWarning, match="running it eagerly"):
         assert graphs.run_graphed("k", lambda x, t: static.run_plan(x, t, plan.layout), patches, buffers, where) is None
     assert graphs.run_graphed("k", None, patches, buffers, where) is None  # not tried again
+
+
+def test_templates_are_kept_for_the_most_recent_batch_shapes(monkeypatch):
+    monkeypatch.setattr(static, "_TEMPLATES", type(static._TEMPLATES)())
+    pipe = load_pipeline("bicubic")
+    first = static._template(("bicubic", 4, (2, 3, 8, 8)))
+    for size in range(16, 16 + 8 * static._MAX_TEMPLATES, 8):
+        static.plan_records([pipe.sample((size, size, 3), 0, i) for i in range(2)], (2, 3, size, size))
+    assert len(static._TEMPLATES) == static._MAX_TEMPLATES and ("bicubic", 4, (2, 3, 8, 8)) not in static._TEMPLATES
+    again = static._template(("bicubic", 4, (2, 3, 8, 8)))
+    assert again is not first and static._template(("bicubic", 4, (2, 3, 8, 8))) is again  # kept while used

@@ -70,6 +70,7 @@ class StreamBatchSampler(Sampler):
 
 # read_image's values of an 8-bit file: level u is float32(u) / float32(255), as numpy divides
 LEVELS = np.arange(256, dtype=np.float32) / np.float32(255)
+_LEVELS_ON = {}  # device -> LEVELS there (one entry per device this process trains on)
 
 
 def as_levels(patches):
@@ -94,7 +95,10 @@ def from_levels(x):
     reciprocal and differs in the last bit for 126 of the 256 levels); float batches as they are."""
     if x.dtype != torch.uint8:
         return x
-    return torch.from_numpy(LEVELS).to(x.device)[x.int()]
+    table = _LEVELS_ON.get(x.device)
+    if table is None:  # once per device: a blocking copy would wait for the device's queue each step
+        table = _LEVELS_ON[x.device] = torch.from_numpy(LEVELS).to(x.device)
+    return table[x.int()]
 
 
 def collate_pairs(items, plan=False):

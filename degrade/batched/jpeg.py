@@ -209,7 +209,7 @@ def _roundtrip(x, hs, ws, luma_q, chroma_q, matrices, fy, fx):
     return div255(rgb.clamp(0, 255).to(x.dtype))[:, :, :h, :w]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=8)  # one per chroma subsampling (three)
 def _roundtrip_for(fy, fx):
     """``_roundtrip`` with the subsampling fixed (constants to the compiler)."""
     def roundtrip(x, hs, ws, luma_q, chroma_q, f1, f2, i1, i2):

@@ -149,7 +149,7 @@ def _table_counts(bits, level, scale_log2):
     return _lookup_for(width, steps)(bits, level, scale_log2, first, last, thresholds)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=4)  # one per table layout (one today)
 def _lookup_for(width, steps):
     """``_lookup`` with the table width and bisection steps fixed (constants to the compiler)."""
     def lookup(bits, level, scale_log2, first, last, thresholds):
