@@ -10,7 +10,7 @@
 #     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
 #     albumentations==2.0.8 albucore==0.0.24 pydantic==2.13.4 pydantic-core==2.46.4 annotated-types==0.7.0 \
 #     typing-inspection==0.4.2 stringzilla==5.3.2 simsimd==6.5.16
-#   mkdir -p .gpu && cp -r "$(python -c 'import basicsr,os;print(os.path.dirname(basicsr.__file__))')" .gpu/
+#   mkdir -p .gpu && cp -r "$(python -c "import importlib.util as u, os; print(os.path.dirname(u.find_spec('basicsr').origin))")" .gpu/
 # Run:  run(command="bash bench/gpu_check.sh", carry=[".whl", ".gpu"], timeout_s=560)
 #
 # Stages, most wanted first (issue #13, step 1), each with its own time limit:
