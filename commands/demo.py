@@ -63,7 +63,7 @@ def bicubic_folder(src, dst, scale):
 
 def _train(recipe, overrides, label, quiet):
     """Train one stage; returns (model path, seconds)."""
-    from lightsr.commands.common import progress_bar
+    from lightsr.commands.common import loss_postfix, progress_bar
     from lightsr.trainers.config import load_config
     from lightsr.trainers.engine import Trainer
 
@@ -77,8 +77,7 @@ def _train(recipe, overrides, label, quiet):
                 bar = progress_bar(data["total"], label, "step")
                 bar.update(data["step"] - 1)
             bar.update(1)
-            bar.set_postfix({"loss": f"{data['losses'].get('total', float('nan')):.4f}",
-                             "wait": f"{100 * data['data_wait']:.0f}%"}, refresh=False)
+            bar.set_postfix({**loss_postfix(data["losses"]), "wait": f"{100 * data['data_wait']:.0f}%"}, refresh=False)
         elif kind == "notice":
             print(f"      {data['message']}")
 

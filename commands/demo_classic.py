@@ -58,13 +58,13 @@ def classic_demo(args):
     def events(kind, data):
         nonlocal bar
         if kind == "step" and not args.quiet:
-            from lightsr.commands.common import progress_bar
+            from lightsr.commands.common import loss_postfix, progress_bar
 
             if bar is None:
                 bar = progress_bar(data["total"], "train", "step")
                 bar.update(data["step"] - 1)
             bar.update(1)
-            bar.set_postfix({"loss": f"{data['losses'].get('total', float('nan')):.4f}"}, refresh=False)
+            bar.set_postfix(loss_postfix(data["losses"]), refresh=False)
 
     trainer = Trainer(cfg, events=events)
     try:

@@ -3,7 +3,7 @@
 import os
 import sys
 
-from lightsr.commands.common import progress_bar
+from lightsr.commands.common import loss_postfix, progress_bar
 from lightsr.errors import LightSRError
 
 
@@ -25,7 +25,7 @@ def cmd_train(args):
                 bar = progress_bar(data["total"], cfg.name, "step")
                 bar.update(data["step"] - 1)
             bar.update(1)
-            post = {"loss": f"{data['losses'].get('total', float('nan')):.4f}", "wait": f"{100 * data['data_wait']:.0f}%"}
+            post = {**loss_postfix(data["losses"]), "wait": f"{100 * data['data_wait']:.0f}%"}
             if "val" in data:
                 post.update({k: f"{v:.3f}" for k, v in data["val"].items()})
             bar.set_postfix(post, refresh=False)
