@@ -83,7 +83,7 @@ def main(argv=None):
         **{r.name: {m: round(r.mean(m), 4) for m in fr.metrics} for r in blind},
         "psnr gain over bicubic (dB)": round(blind[1].mean("psnr") - blind[0].mean("psnr"), 3)}
     card["real LR images"] = {
-        "what": f"{len(real[0].rows)} images: scikit-image's LFW faces and clock_motion, centre crops of mate-backgrounds' "
+        "what": f"{len(real[0].rows)} images: scikit-image's LFW faces and clock_motion, the most detailed 128-px window of each of mate-backgrounds' "
                 "JPEG photos when installed; NIQE/PIQE lower is better, lrc higher, noise (0-255, at the input's size) lower",
         **{r.name: {m: round(r.mean(m), 4) for m in nr.metrics} for r in real}}
     card["measured"] = f"{datetime.date.today().isoformat()}, {args.hardware}, python bench/blind_model_card.py"

@@ -68,7 +68,7 @@ def _train(recipe, overrides, label, quiet):
     from lightsr.trainers.engine import Trainer
 
     cfg = load_config(recipe, overrides)
-    bar = None
+    bar, notices = None, []
 
     def events(kind, data):
         nonlocal bar
@@ -79,6 +79,7 @@ def _train(recipe, overrides, label, quiet):
             bar.update(1)
             bar.set_postfix({**loss_postfix(data["losses"]), "wait": f"{100 * data['data_wait']:.0f}%"}, refresh=False)
         elif kind == "notice":
+            notices.append(data["message"])
             print(f"      {data['message']}")
 
     start = time.perf_counter()
@@ -89,7 +90,7 @@ def _train(recipe, overrides, label, quiet):
         if bar:
             bar.close()
         trainer.close()
-    return cfg, result["model"], time.perf_counter() - start
+    return cfg, result["model"], time.perf_counter() - start, notices
 
 
 def _gate(blind, real):
@@ -135,12 +136,13 @@ def cmd_demo(args):
     common = [f"output_root={os.path.join(out, 'runs')}", f"seed={args.seed}", f"data.workers={workers}", "device=cpu",
               f"data.hr={src}"]
     s1 = common + ([f"train.total_steps={args.steps}"] if args.steps else [])
-    cfg1, model1, t1 = _train(STAGE1, s1, "stage 1", args.quiet)
+    cfg1, model1, t1, _ = _train(STAGE1, s1, "stage 1", args.quiet)
     print(f"[2/5] stage 1: {cfg1.model.name}, Charbonnier, {cfg1.train.total_steps} steps in {t1:.0f} s -> {model1}")
     s2 = common + [f"model.pretrained={model1}"]
     s2 += [f"train.total_steps={args.gan_steps}"] if args.gan_steps else []
-    cfg2, model2, t2 = _train(STAGE2, s2, "stage 2", args.quiet)
-    print(f"[3/5] stage 2: + perceptual ({cfg2.train.perceptual.network}) + GAN ({cfg2.train.gan.discriminator}), "
+    cfg2, model2, t2, notices = _train(STAGE2, s2, "stage 2", args.quiet)
+    network = "VGG16 in VGG19's places" if any("VGG16" in n for n in notices) else cfg2.train.perceptual.network
+    print(f"[3/5] stage 2: + perceptual ({network}) + GAN ({cfg2.train.gan.discriminator}), "
           f"{cfg2.train.total_steps} steps in {t2:.0f} s -> {model2}")
 
     torch.set_num_threads(available_cores())  # no loader workers from here on
@@ -170,7 +172,7 @@ def cmd_demo(args):
          "crops": side_by_side(real_names, os.path.join(real_dir, "lr"),
                                [(label, os.path.join(real_dir, m)) for label, m in columns], None, scale, 128),
          "notes": ["scikit-image's real 25x25 LFW faces and motion-blurred clock"
-                   + ("" if args.no_debian else ", and centre crops of Debian's JPEG nature photos when installed")
+                   + ("" if args.no_debian else ", and the most detailed 128-px window of each of Debian's JPEG nature photos when installed")
                    + ". NIQE, PIQE: lower is better (no-reference scores can reward amplified noise, so read them beside "
                    "the crops and the noise column); lrc: PSNR between the output degraded back (MATLAB bicubic) and "
                    "its input; noise: scikit-image's estimate_sigma of the output at the input's size (0-255), "
