@@ -37,6 +37,7 @@ def main(argv=None):
     p.add_argument("--work", help="folder for the images (default: a temporary one)")
     p.add_argument("--faces", type=int, default=12)
     p.add_argument("--hardware", default=f"{platform.machine()} CPU, {os.cpu_count()} cores")
+    p.add_argument("--looked-at", help="what the crops show beside the numbers (a person's words, kept in the card)")
     args = p.parse_args(argv)
 
     import torch
@@ -86,6 +87,8 @@ def main(argv=None):
         "what": f"{len(real[0].rows)} images: scikit-image's LFW faces and clock_motion, the most detailed 128-px window of each of mate-backgrounds' "
                 "JPEG photos when installed; NIQE/PIQE lower is better, lrc higher, noise (0-255, at the input's size) lower",
         **{r.name: {m: round(r.mean(m), 4) for m in nr.metrics} for r in real}}
+    if args.looked_at:
+        card["looked at"] = args.looked_at
     card["measured"] = f"{datetime.date.today().isoformat()}, {args.hardware}, python bench/blind_model_card.py"
     text = json.dumps(card, indent=1)
     if args.out:
