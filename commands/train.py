@@ -33,6 +33,8 @@ def cmd_train(args):
             messages.append(f"resumed from {data['checkpoint']} at step {data['step']}")
         elif kind == "checkpoint_unreadable":
             print(f"{cfg.name}: {data['error']}; resuming from the checkpoint before it", file=sys.stderr)
+        elif kind == "notice":
+            print(f"{cfg.name}: {data['message']}", file=sys.stderr)
         elif kind == "non_finite":
             extra = f", rolled back to {data['rolled_back_to']}" if "rolled_back_to" in data else ""
             messages.append(f"step {data['step']}: non-finite loss, step skipped{extra}")

@@ -36,10 +36,15 @@ def test_gate_fails_on_each_condition(blind, real, word):
     assert len(fails) == 1 and word in fails[0]
 
 
-def test_blind_demo_end_to_end(tmp_path):
+def test_blind_demo_end_to_end(tmp_path, vgg16_source):
+    import os
+
     out = tmp_path / "demo"
+    env = {**os.environ, "LIGHTSR_WEIGHTS": os.path.dirname(vgg16_source)}  # offline: the VGG16 the tests fetched
     res = subprocess.run([sys.executable, "-m", "lightsr", "demo", "--out", str(out), "--steps", "40", "--gan-steps", "4",
-                          "--faces", "2", "--no-debian", "--quiet"], capture_output=True, text=True, timeout=600)
+                          "--faces", "2", "--no-debian", "--quiet", "--offline"], capture_output=True, text=True, timeout=600,
+                         env=env)
+    assert "VGG16" in res.stdout  # VGG19 cannot be had offline: the fallback says so
     # 40 steps cannot be expected to pass the bar; the run must complete and say which way it went
     assert res.returncode in (0, 1), res.stdout[-2000:] + res.stderr[-2000:]
     html = (out / "report.html").read_text()

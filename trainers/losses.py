@@ -70,6 +70,8 @@ def resolve_vgg19(weights_file=None):
     from lightsr.weights_dir import is_offline, search_dirs
 
     if weights_file:
+        if not os.path.isfile(weights_file):
+            raise LightSRError(f"{weights_file}: no such file (train.perceptual.weights_file)")
         return weights_file
     cache = os.path.join(torch.hub.get_dir(), "checkpoints")
     for folder in [cache, *search_dirs()]:
@@ -79,10 +81,16 @@ def resolve_vgg19(weights_file=None):
         return None
     os.makedirs(cache, exist_ok=True)
     target = os.path.join(cache, VGG19_FILE)
+    import socket
+
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(60)  # a network that drops packets must not hang training forever
     try:
         torch.hub.download_url_to_file(VGG19_URL, target, progress=False)
-    except OSError:  # no network (URLError is an OSError), or the server refused
+    except Exception:  # noqa: BLE001 - no network, refused, timed out or cut short: not to be had
         return None
+    finally:
+        socket.setdefaulttimeout(previous)
     return target
 
 
