@@ -13,11 +13,11 @@ def _umask():
 _FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp's 0600 would hide datasets from other users
 
 
-def atomic_write_bytes(path, data):
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+def atomic_write_bytes(path, data, prefix=".tmp-"):
+    """Write ``data`` to ``path`` through a temporary file (named ``prefix``...) in the same folder and a rename."""
     path = os.fspath(path)
     folder = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.splitext(path)[1])
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=os.path.splitext(path)[1])
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

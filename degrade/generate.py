@@ -24,7 +24,6 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
-import tempfile
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from lightsr.degrade.datasets_common import CROP_STREAM, modcrop
 from lightsr.degrade.pipeline import RECORD_VERSION, sample_rng
 from lightsr.degrade.presets import load_config, preset_names
 from lightsr.errors import ConfigError, JobError, LightSRError
-from lightsr.files import atomic_write_text
+from lightsr.files import atomic_write_bytes, atomic_write_text
 from lightsr.images import encode_image, list_images, read_image
 
 # 2: inputs pinned by size and modification time (version 1 pinned names only; still resumable)
@@ -272,15 +271,6 @@ def assemble_records(out_dir, expected_names):
 _STATE = {}
 
 
-def _file_mode():
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask  # what open() would give (mkstemp's 0600 would hide datasets from other users)
-
-
-_FILE_MODE = _file_mode()
-
-
 class _WriteFailed(Exception):
     """Writing an output failed (disk full, read-only, permissions): the job stops."""
 
@@ -295,20 +285,7 @@ def _init_worker(config, scale, job, prefix):
 def _write_output(path, data, prefix):
     """files.atomic_write_bytes with a temporary named by the job's token and shard, so that a
     start-up removes its own shard's leftovers and nothing else."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=prefix, suffix=os.path.splitext(path)[1])
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-            os.fchmod(f.fileno(), _FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write_bytes(path, data, prefix=prefix)
 
 
 def make_pair(pipeline, job, item, hr, info, prefix=".tmp-"):
