@@ -61,7 +61,7 @@ def bicubic_folder(src, dst, scale):
         write_image(os.path.join(dst, os.path.basename(path)), np.clip(imresize_matlab(read_image(path)[0], scale), 0, 1))
 
 
-def _train(recipe, overrides, label, quiet):
+def train_stage(recipe, overrides, label, quiet):
     """Train one stage; returns (model path, seconds)."""
     from lightsr.commands.common import loss_postfix, progress_bar
     from lightsr.trainers.config import load_config
@@ -140,11 +140,11 @@ def cmd_demo(args):
     common = [f"output_root={os.path.join(out, 'runs')}", f"seed={args.seed}", f"data.workers={workers}", "device=cpu",
               f"data.hr={src}"]
     s1 = common + ([f"train.total_steps={args.steps}"] if args.steps else [])
-    cfg1, model1, t1, _ = _train(STAGE1, s1, "stage 1", args.quiet)
+    cfg1, model1, t1, _ = train_stage(STAGE1, s1, "stage 1", args.quiet)
     print(f"[2/5] stage 1: {cfg1.model.name}, Charbonnier, {cfg1.train.total_steps} steps in {t1:.0f} s -> {model1}")
     s2 = common + [f"model.pretrained={model1}"]
     s2 += [f"train.total_steps={args.gan_steps}"] if args.gan_steps else []
-    cfg2, model2, t2, notices = _train(STAGE2, s2, "stage 2", args.quiet)
+    cfg2, model2, t2, notices = train_stage(STAGE2, s2, "stage 2", args.quiet)
     network = "VGG16 in VGG19's places" if any("VGG16" in n for n in notices) else cfg2.train.perceptual.network
     print(f"[3/5] stage 2: + perceptual ({network}) + GAN ({cfg2.train.gan.discriminator}), "
           f"{cfg2.train.total_steps} steps in {t2:.0f} s -> {model2}")

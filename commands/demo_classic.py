@@ -12,13 +12,13 @@ import os
 import sys
 import time
 
-HELD_OUT = ("astronaut.png", "coffee.png")
+from lightsr.eval.blind import HELD_OUT
 RECIPE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "x4_bicubic_psnr_cpu.yml")
 
 
 def classic_demo(args):
     from lightsr.commands.degrade import make_sheet, run_degrade_job
-    from lightsr.commands.demo import bicubic_folder, copy_photos, upscale_folder
+    from lightsr.commands.demo import bicubic_folder, copy_photos, train_stage, upscale_folder
     from lightsr.commands.evaluate import report_crops
     from lightsr.degrade import load_pipeline
     from lightsr.degrade.generate import DegradeJob
@@ -29,8 +29,6 @@ def classic_demo(args):
     from lightsr.images import read_image, write_image
     from lightsr.models.inference import Upscaler
     from lightsr.models.weights import load_model
-    from lightsr.trainers.config import load_config
-    from lightsr.trainers.engine import Trainer
 
     start = time.perf_counter()
     out, scale = args.out, 4
@@ -50,31 +48,11 @@ def classic_demo(args):
     overrides = [f"train.total_steps={args.steps}", f"output_root={os.path.join(out, 'runs')}", f"seed={args.seed}",
                  f"data.hr={src}", f"val.hr={src}", f"val.every={max(args.steps // 3, 1)}",
                  f"checkpoint_every={max(args.steps // 3, 1)}", "device=cpu"]
-    cfg = load_config(RECIPE, overrides)
-    print(f"[2/4] training {cfg.model.name} x{scale} for {args.steps} steps (recipe {os.path.basename(RECIPE)}, "
+    print(f"[2/4] training x{scale} for {args.steps} steps (recipe {os.path.basename(RECIPE)}, "
           f"{', '.join(HELD_OUT)} held out)")
-    bar = None
-
-    def events(kind, data):
-        nonlocal bar
-        if kind == "step" and not args.quiet:
-            from lightsr.commands.common import loss_postfix, progress_bar
-
-            if bar is None:
-                bar = progress_bar(data["total"], "train", "step")
-                bar.update(data["step"] - 1)
-            bar.update(1)
-            bar.set_postfix(loss_postfix(data["losses"]), refresh=False)
-
-    trainer = Trainer(cfg, events=events)
-    try:
-        result = trainer.fit()
-    finally:
-        if bar:
-            bar.close()
-        trainer.close()
-    model = load_model(result["model"])
-    print(f"      model: {result['model']}")
+    cfg, model_path, _, _ = train_stage(RECIPE, overrides, "train", args.quiet)
+    model = load_model(model_path)
+    print(f"      model: {model_path}")
 
     # upscaling: the held-out photos (synthetic bicubic LR, with HR) and real LR images (no HR)
     print("[3/4] upscaling held-out photos and real low-resolution images")
